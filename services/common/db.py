@@ -1,0 +1,35 @@
+"""The async SQLAlchemy engine every service uses, and the embedded PostgreSQL for a machine with nothing."""
+
+import logging
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+log = logging.getLogger(__name__)
+
+
+def async_url(url: str) -> str:
+    """`postgresql://...` (as pgserver and most tools print it) -> the asyncpg dialect URL."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]}")
+
+
+def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+    if not url:
+        raise RuntimeError("no database configured: set DATABASE_URL (the launcher sets it for you)")
+    return create_async_engine(
+        async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+    )
+
+
+def start_embedded_postgres(data_dir: Path, cleanup: str | None = None):
+    """Start (or reuse) an embedded PostgreSQL 16 with pgvector under `data_dir`; returns the pgserver handle."""
+    import pgserver
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(data_dir, cleanup_mode=cleanup)
+    server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
+    log.info("embedded PostgreSQL at %s", data_dir)
+    return server

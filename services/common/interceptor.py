@@ -1,0 +1,123 @@
+"""The one server interceptor: request id, authentication by explicit policy, error mapping, logging.
+
+Wrapping the handler once (rather than stacking interceptors) keeps the per-RPC overhead to a function
+call. Every method must be listed in the service's policy; an unlisted method is UNAUTHENTICATED.
+"""
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+
+import grpc
+from grpc_status import rpc_status
+
+from services.common import caller as caller_ctx
+from services.common.errors import DomainError, Unauthenticated, internal_status
+from services.common.tokens import TokenVerifier
+
+log = logging.getLogger("rpc")
+
+PUBLIC = "public"  # no credentials needed
+AUTHENTICATED = "authenticated"  # a user's access token or an API key's token
+SERVICE = "service"  # a platform service's identity token
+_INFRASTRUCTURE = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+def _metadata_value(metadata, key: str) -> str:
+    for item in metadata or ():
+        if item.key == key:
+            return item.value
+    return ""
+
+
+async def _abort(context: grpc.aio.ServicerContext, status) -> None:
+    converted = rpc_status.to_status(status)
+    await context.abort(converted.code, converted.details, converted.trailing_metadata)
+
+
+class ServiceInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, policy: Mapping[str, str], verifier: TokenVerifier | None):
+        self._policy = policy
+        self._verifier = verifier
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or method.startswith(_INFRASTRUCTURE):
+            return handler
+        rule = self._policy.get(method)
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(handler.unary_unary, method, rule),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(handler.unary_stream, method, rule),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+    async def _authenticate(self, rule: str | None, context) -> caller_ctx.Caller | None:
+        metadata = context.invocation_metadata()
+        caller_ctx.request_id.set(_metadata_value(metadata, "x-request-id") or uuid.uuid4().hex)
+        if rule is None:
+            raise Unauthenticated("this method is not open to callers")
+        authorization = _metadata_value(metadata, "authorization")
+        if rule == PUBLIC and not authorization:
+            return None
+        if not authorization.lower().startswith("bearer ") or self._verifier is None:
+            if rule == PUBLIC:
+                return None
+            raise Unauthenticated("missing bearer token")
+        verified = await self._verifier.verify(authorization[7:].strip())
+        if rule == SERVICE and verified.kind != "service":
+            raise Unauthenticated("this method needs a service identity")
+        if rule == AUTHENTICATED and verified.kind == "service":
+            raise Unauthenticated("service tokens cannot act as users")
+        return verified
+
+    def _wrap_unary(self, behavior, method: str, rule: str | None):
+        async def handle(request, context):
+            started = time.perf_counter()
+            try:
+                caller_ctx.set_current(await self._authenticate(rule, context))
+                return await behavior(request, context)
+            except DomainError as exc:
+                _log_failure(method, exc, started)
+                await _abort(context, exc.to_status())
+            except grpc.aio.AbortError:
+                raise
+            except Exception:
+                log.exception("rpc %s failed request_id=%s", method, caller_ctx.request_id.get())
+                await _abort(context, internal_status())
+
+        return handle
+
+    def _wrap_stream(self, behavior, method: str, rule: str | None):
+        async def handle(request, context):
+            started = time.perf_counter()
+            try:
+                caller_ctx.set_current(await self._authenticate(rule, context))
+                async for response in behavior(request, context):
+                    yield response
+            except DomainError as exc:
+                _log_failure(method, exc, started)
+                await _abort(context, exc.to_status())
+            except grpc.aio.AbortError:
+                raise
+            except Exception:
+                log.exception("rpc %s failed request_id=%s", method, caller_ctx.request_id.get())
+                await _abort(context, internal_status())
+
+        return handle
+
+
+def _log_failure(method: str, exc: DomainError, started: float) -> None:
+    log.info(
+        "rpc %s -> %s (%s) in %.1f ms request_id=%s",
+        method, exc.code.name, exc.message, (time.perf_counter() - started) * 1000, caller_ctx.request_id.get(),
+    )

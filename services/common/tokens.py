@@ -1,0 +1,131 @@
+"""Local verification of access tokens against the auth service's published keys.
+
+Every service verifies tokens itself (no call to auth per request). The algorithm is pinned to EdDSA,
+`kid` is looked up only in keys we fetched from our own auth service (`jku`/`x5u` are ignored), issuer and
+audience are checked, and a refresh token can never pass because it is not a JWT and access tokens carry
+`typ`.
+"""
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+
+import jwt
+from jwt.algorithms import OKPAlgorithm
+
+from services.common.caller import Caller
+from services.common.errors import Unauthenticated
+
+log = logging.getLogger(__name__)
+
+ALGORITHM = "EdDSA"
+ACCEPTED_TYPES = ("access", "service")
+
+KeyFetcher = Callable[[], Awaitable[list[dict]]]
+
+
+def public_key_from_jwk(jwk: dict):
+    return OKPAlgorithm.from_jwk(jwk)
+
+
+class TokenVerifier:
+    """Verifies access tokens; keeps a small cache of already-verified tokens until they expire."""
+
+    def __init__(self, fetch_jwks: KeyFetcher, issuer: str, audience: str, refetch_interval: float = 30.0):
+        self._fetch_jwks = fetch_jwks
+        self._issuer = issuer
+        self._audience = audience
+        self._keys: dict[str, object] = {}
+        self._last_fetch = 0.0
+        self._refetch_interval = refetch_interval
+        self._lock = asyncio.Lock()
+        self._verified: OrderedDict[str, tuple[Caller, float]] = OrderedDict()
+        # Hook for the auth service: tokens of revoked sessions stop at once there.
+        self.is_revoked: Callable[[Caller], Awaitable[bool]] | None = None
+
+    async def _key_for(self, kid: str):
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
+        async with self._lock:
+            # Unknown kid: refresh, but not more often than the interval (an attacker's random kids
+            # must not turn into a flood of JWKS fetches).
+            stale = time.monotonic() - self._last_fetch >= self._refetch_interval
+            if not self._keys or (kid not in self._keys and stale):
+                self._last_fetch = time.monotonic()
+                try:
+                    jwks = await self._fetch_jwks()
+                    self._keys = {k["kid"]: public_key_from_jwk(k) for k in jwks}
+                except Exception as exc:  # auth down: keep the keys we have
+                    log.warning("could not refresh signing keys: %s", exc)
+        return self._keys.get(kid)
+
+    async def verify(self, token: str) -> Caller:
+        now = time.time()
+        hit = self._verified.get(token)
+        if hit is not None and hit[1] > now:
+            caller = hit[0]
+        else:
+            caller = await self._verify_signature(token)
+        if self.is_revoked is not None and await self.is_revoked(caller):
+            raise Unauthenticated("this session has been signed out; sign in again")
+        return caller
+
+    async def _verify_signature(self, token: str) -> Caller:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthenticated("malformed access token") from None
+        if header.get("alg") != ALGORITHM:
+            raise Unauthenticated("access token algorithm not accepted")
+        key = await self._key_for(str(header.get("kid", "")))
+        if key is None:
+            raise Unauthenticated("access token signed by an unknown key")
+        try:
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=[ALGORITHM],
+                audience=self._audience,
+                issuer=self._issuer,
+                options={"require": ["exp", "iat", "sub", "jti", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("access token expired") from None
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"invalid access token: {exc}") from None
+        if claims.get("typ") not in ACCEPTED_TYPES:
+            raise Unauthenticated("not an access token")
+        caller = Caller(
+            subject=claims["sub"],
+            org_id=claims.get("org", ""),
+            role=claims.get("role", ""),
+            token_id=claims["jti"],
+            session_id=claims.get("sid", ""),
+            issued_at=int(claims["iat"]),
+            kind=claims.get("kind", "user") if claims["typ"] == "access" else "service",
+        )
+        self._remember(token, caller, float(claims["exp"]))
+        return caller
+
+    def _remember(self, token: str, caller: Caller, expires_at: float) -> None:
+        self._verified[token] = (caller, expires_at)
+        if len(self._verified) > 10_000:
+            self._verified.popitem(last=False)
+
+
+def grpc_jwks_fetcher(channel) -> KeyFetcher:
+    """Fetch the signing keys from the auth service over an existing channel."""
+    from google.protobuf.json_format import MessageToDict
+
+    from agentic.auth.v1 import auth_pb2, auth_pb2_grpc
+
+    stub = auth_pb2_grpc.AuthServiceStub(channel)
+
+    async def fetch() -> list[dict]:
+        jwks = await stub.GetJwks(auth_pb2.GetJwksRequest(), timeout=5)
+        return [MessageToDict(key, preserving_proto_field_name=True) for key in jwks.keys]
+
+    return fetch

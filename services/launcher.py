@@ -1,0 +1,191 @@
+"""Start the whole suite on one machine (`make run`): database, migrations, services, gateway.
+
+With no DATABASE_URL it starts the embedded PostgreSQL (pgvector) under .data/. Each service is a child
+process; the launcher waits until each reports SERVING on gRPC health, prints the URLs, and on Ctrl-C or
+SIGTERM stops the gateway first, then the services, then the database. A new service is one SERVICES entry.
+"""
+
+import argparse
+import asyncio
+import base64
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str  # also the schema and the env prefix (upper-cased)
+    port: int
+
+    @property
+    def module(self) -> str:
+        return f"services.{self.name}"
+
+    @property
+    def directory(self) -> Path:
+        return ROOT / "services" / self.name
+
+    @property
+    def schema(self) -> str:
+        return self.name
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+SERVICES: list[ServiceSpec] = [
+    ServiceSpec("auth", 50051),
+]
+GATEWAY_PORT = 8080
+
+
+def dev_secrets(data_dir: Path) -> dict[str, str]:
+    """Secrets for a local run, generated once and kept under .data/ so restarts keep sessions and data."""
+    path = data_dir / "dev-secrets.env"
+    if not path.exists():
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        values = {
+            "AUTH_SIGNING_KEYS": '{"dev-1": "%s"}' % base64.b64encode(pem).decode(),
+            "AUTH_CREDENTIAL_KEYS": '{"1": "%s"}' % base64.b64encode(secrets.token_bytes(32)).decode(),
+            "AUTH_SERVICE_SECRETS": '{"executor": "%s", "workflow": "%s"}'
+            % (secrets.token_urlsafe(24), secrets.token_urlsafe(24)),
+        }
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"{k}='{v}'\n" for k, v in values.items()))
+        path.chmod(0o600)
+    values = {}
+    for line in path.read_text().splitlines():
+        key, _, value = line.partition("=")
+        values[key] = value.strip("'")
+    return values
+
+
+def child_env(database_url: str, extra: dict[str, str]) -> dict[str, str]:
+    env = {**os.environ, **extra, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
+    for spec in SERVICES:
+        env.setdefault(f"{spec.name.upper()}_PORT", str(spec.port))
+        env.setdefault(f"GATEWAY_{spec.name.upper()}_ADDRESS", spec.address)
+        env.setdefault(f"{spec.name.upper()}_AUTH_ADDRESS", SERVICES[0].address)
+    env.setdefault("GATEWAY_PORT", str(GATEWAY_PORT))
+    return env
+
+
+async def wait_serving(address: str, deadline: float) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.aio.AioRpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{address} did not become SERVING in time")
+            await asyncio.sleep(0.05)
+
+
+async def wait_http(url: str, deadline: float) -> None:
+    import httpx
+
+    async with httpx.AsyncClient() as client:
+        while True:
+            try:
+                if (await client.get(url, timeout=1)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not answer in time")
+            await asyncio.sleep(0.05)
+
+
+def migrate_all(database_url: str) -> None:
+    from services.common import migrations
+
+    for spec in SERVICES:
+        migrations.upgrade(spec.directory, spec.schema, database_url)
+
+
+async def run(args) -> int:
+    started = time.monotonic()
+    data_dir = Path(args.data_dir).resolve()
+    embedded = None
+    database_url = os.environ.get("DATABASE_URL", "")
+    if not database_url:
+        from services.common.db import start_embedded_postgres
+
+        embedded = start_embedded_postgres(data_dir / "pg", cleanup="stop")
+        database_url = embedded.get_uri()
+    await asyncio.to_thread(migrate_all, database_url)
+    if args.migrate_only:
+        print("migrations applied")
+        return 0
+
+    env = child_env(database_url, dev_secrets(data_dir))
+    children: list[subprocess.Popen] = []
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        for spec in SERVICES:
+            children.append(subprocess.Popen([sys.executable, "-m", spec.module, "serve"], env=env, cwd=ROOT))
+        deadline = time.monotonic() + 60
+        await asyncio.gather(*(wait_serving(spec.address, deadline) for spec in SERVICES))
+        port = env["GATEWAY_PORT"]
+        children.append(subprocess.Popen([sys.executable, "-m", "gateway"], env=env, cwd=ROOT))
+        await wait_http(f"http://127.0.0.1:{port}/healthz", deadline)
+        print(f"\nAgentic Platform is up in {time.monotonic() - started:.1f}s", flush=True)
+        print(f"  gateway   http://127.0.0.1:{port}   (API docs: http://127.0.0.1:{port}/docs)")
+        for spec in SERVICES:
+            print(f"  {spec.name:<9} grpc://{spec.address}")
+        print("Ctrl-C stops everything.", flush=True)
+        while not stop.is_set():
+            if any(child.poll() is not None for child in children):
+                print("a service exited; stopping the suite", file=sys.stderr)
+                return 1
+            try:
+                await asyncio.wait_for(stop.wait(), 0.5)
+            except TimeoutError:
+                pass
+        return 0
+    finally:
+        for child in reversed(children):  # gateway first, then the services
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in reversed(children):
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if embedded is not None:
+            embedded.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-dir", default=str(ROOT / ".data"))
+    parser.add_argument("--migrate-only", action="store_true")
+    sys.exit(asyncio.run(run(parser.parse_args())))
+
+
+if __name__ == "__main__":
+    main()

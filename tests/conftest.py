@@ -1,0 +1,60 @@
+"""Session fixtures: one throwaway embedded PostgreSQL (or TEST_DATABASE_URL), migrated once, and the
+services started in-process on ephemeral ports with real gRPC over sockets."""
+
+import asyncio
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from services import launcher
+from services.common import migrations
+
+# Fast argon2 parameters in tests: the suite signs up hundreds of users; production keeps the defaults.
+os.environ.setdefault("AUTH_ARGON2_TIME_COST", "1")
+os.environ.setdefault("AUTH_ARGON2_MEMORY_KIB", "8192")
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    explicit = os.environ.get("TEST_DATABASE_URL")
+    if explicit:
+        yield explicit
+        return
+    from services.common.db import start_embedded_postgres
+
+    data_dir = Path(tempfile.mkdtemp(prefix="agentic-test-pg-"))
+    server = start_embedded_postgres(data_dir / "pg", cleanup="delete")
+    yield server.get_uri()
+    server.cleanup()
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def migrated_database(database_url):
+    for service in launcher.SERVICES:
+        await asyncio.to_thread(migrations.upgrade, service.directory, service.schema, database_url)
+    return database_url
+
+
+@pytest.fixture(scope="session")
+async def auth_service(migrated_database):
+    """The auth service on an ephemeral port. Yields the running service (`.address`, `.settings`)."""
+    from services.auth import server as auth_server
+    from services.auth.settings import AuthSettings
+
+    settings = AuthSettings(database_url=migrated_database, port=0, service_secrets={"executor": "test-executor-secret"})
+    running = await auth_server.start(settings)
+    yield running
+    await running.stop(0)
+
+
+@pytest.fixture(scope="session")
+async def auth_channel(auth_service):
+    import grpc
+
+    channel = grpc.aio.insecure_channel(auth_service.address)
+    yield channel
+    await channel.close()
