@@ -8,6 +8,7 @@ SIGTERM stops the gateway first, then the services, then the database. A new ser
 import argparse
 import asyncio
 import base64
+import json
 import os
 import secrets
 import signal
@@ -59,10 +60,11 @@ def dev_secrets(data_dir: Path) -> dict[str, str]:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
         values = {
-            "AUTH_SIGNING_KEYS": '{"dev-1": "%s"}' % base64.b64encode(pem).decode(),
-            "AUTH_CREDENTIAL_KEYS": '{"1": "%s"}' % base64.b64encode(secrets.token_bytes(32)).decode(),
-            "AUTH_SERVICE_SECRETS": '{"executor": "%s", "workflow": "%s"}'
-            % (secrets.token_urlsafe(24), secrets.token_urlsafe(24)),
+            "AUTH_SIGNING_KEYS": json.dumps({"dev-1": base64.b64encode(pem).decode()}),
+            "AUTH_CREDENTIAL_KEYS": json.dumps({"1": base64.b64encode(secrets.token_bytes(32)).decode()}),
+            "AUTH_SERVICE_SECRETS": json.dumps(
+                {name: secrets.token_urlsafe(24) for name in ("executor", "workflow", "vectorstore")}
+            ),
         }
         data_dir.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(f"{k}='{v}'\n" for k, v in values.items()))

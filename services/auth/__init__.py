@@ -1,0 +1,1 @@
+"""The auth service: users, organizations, memberships, sessions, API keys and encrypted credentials."""

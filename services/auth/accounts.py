@@ -1,0 +1,249 @@
+"""Accounts and sessions: sign-up, sign-in with throttling, refresh-token rotation with reuse detection,
+sign-out, password change, organization switch, API-key and service-identity tokens."""
+
+import hashlib
+import hmac
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from services.auth import api_key_format
+from services.auth.passwords import PasswordHasher
+from services.auth.repository import Database, Repository
+from services.auth.settings import AuthSettings
+from services.auth.signing import SigningKeyring
+from services.auth.validation import normalize_email, parse_id, require_text
+from services.common.caller import Caller
+from services.common.errors import (
+    Aborted,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+)
+
+log = logging.getLogger(__name__)
+SIGN_IN_FAILED = "email or password is incorrect"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def refresh_token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+@dataclass
+class IssuedSession:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user: object
+    org_id: str
+    role: str
+
+
+@dataclass
+class IssuedToken:
+    access_token: str
+    expires_in: int
+    org_id: str
+    role: str
+
+
+class Accounts:
+    def __init__(self, db: Database, settings: AuthSettings, signer: SigningKeyring, hasher: PasswordHasher):
+        self.db, self.settings, self.signer, self.hasher = db, settings, signer, hasher
+
+    # --- sessions ---------------------------------------------------------------------------------------
+    async def _open_session(self, repo: Repository, user, org_id: uuid.UUID, role: str) -> IssuedSession:
+        session_id = uuid.uuid4()
+        at = now()
+        await repo.create_session(session_id, user.id, org_id, at)
+        return await self._issue(repo, user, session_id, org_id, role, at)
+
+    async def _issue(self, repo: Repository, user, session_id: uuid.UUID, org_id: uuid.UUID, role: str,
+                     at: datetime) -> IssuedSession:
+        refresh = secrets.token_urlsafe(32)
+        expires_at = at + timedelta(seconds=self.settings.refresh_token_ttl_seconds)
+        await repo.add_refresh_token(refresh_token_digest(refresh), session_id, expires_at, at)
+        ttl = self.settings.access_token_ttl_seconds
+        access = self.signer.sign(subject=str(user.id), org_id=str(org_id), role=role, ttl=ttl,
+                                  session_id=str(session_id))
+        return IssuedSession(access, refresh, ttl, user, str(org_id), role)
+
+    async def sign_up(self, email: str, password: str, display_name: str) -> IssuedSession:
+        email = normalize_email(email)
+        self._check_password(password, "password")
+        display_name = display_name.strip()[:200] or email.split("@")[0]
+        password_hash = await self.hasher.hash(password)
+        async with self.db.transaction() as repo:
+            at = now()
+            user = await repo.create_user(uuid.uuid4(), email, password_hash, display_name, at)
+            org = await repo.create_organization(uuid.uuid4(), f"{display_name}'s workspace", True, at)
+            await repo.add_membership(org.id, user.id, "owner", at)
+            return await self._open_session(repo, user, org.id, "owner")
+
+    def _check_password(self, password: str, field: str) -> None:
+        if len(password) < self.settings.min_password_length:
+            raise InvalidArgument(field, f"must be at least {self.settings.min_password_length} characters")
+        if len(password) > 1024:
+            raise InvalidArgument(field, "must be at most 1024 characters")
+
+    async def sign_in(self, email: str, password: str, client_address: str) -> IssuedSession:
+        email = email.strip().lower()[:320]
+        if not email or not password:
+            raise InvalidArgument("email" if not email else "password", "is required")
+        client_address = client_address[:64] or "unknown"
+        async with self.db.transaction() as repo:
+            await self._throttle(repo, email, client_address)
+            user = await repo.user_by_email(email)
+        # Same work for an unknown email and a wrong password: no user enumeration by timing.
+        valid = await self.hasher.verify(user.password_hash if user else None, password)
+        async with self.db.transaction() as repo:
+            if not valid or user is None:
+                await repo.record_login(user_id=user.id if user else None, email=email, client_address=client_address,
+                                        success=False, reason="unknown_email" if user is None else "wrong_password",
+                                        now=now())
+            else:
+                membership = await repo.first_membership(user.id)
+                if membership is None:
+                    await repo.record_login(user_id=user.id, email=email, client_address=client_address,
+                                            success=False, reason="no_organization", now=now())
+                else:
+                    await repo.record_login(user_id=user.id, email=email, client_address=client_address,
+                                            success=True, reason="ok", now=now())
+                    return await self._open_session(repo, user, membership.org_id, membership.role)
+        raise Unauthenticated(SIGN_IN_FAILED, reason="INVALID_CREDENTIALS")
+
+    async def _throttle(self, repo: Repository, email: str, client_address: str) -> None:
+        window = self.settings.login_window_seconds
+        since = now() - timedelta(seconds=window)
+        for count, oldest, limit, what in (
+            (*await repo.recent_failures(email=email, since=since), self.settings.max_failures_per_account,
+             "this account"),
+            (*await repo.recent_failures(client_address=client_address, since=since),
+             self.settings.max_failures_per_address, "this client address"),
+        ):
+            if count >= limit:
+                retry = max(1, int((oldest + timedelta(seconds=window) - now()).total_seconds()) + 1)
+                raise ResourceExhausted(f"too many failed sign-ins for {what}; try again in {retry} s", retry)
+
+    async def refresh(self, refresh_token: str) -> IssuedSession:
+        if not refresh_token:
+            raise InvalidArgument("refresh_token", "is required")
+        digest = refresh_token_digest(refresh_token)
+        async with self.db.transaction() as repo:
+            at = now()
+            claimed = await repo.claim_refresh_token(digest, at)
+            if claimed is not None:
+                return await self._rotate(repo, claimed, at)
+            known = await repo.refresh_token(digest)
+            if known is None:
+                raise Unauthenticated("unknown refresh token", reason="INVALID_REFRESH_TOKEN")
+            if at - known.rotated_at <= timedelta(seconds=self.settings.refresh_reuse_grace_seconds):
+                raise Aborted("this refresh token was just used by a concurrent refresh; use the newer session",
+                              reason="REFRESH_RACE")
+            # A rotated token came back after the grace window: stolen or replayed. End the whole family
+            # (committed when this block closes, before the caller is refused).
+            await repo.revoke_session(known.session_id, "refresh_token_reuse", at)
+        log.warning("refresh token reuse detected; session %s revoked", known.session_id)
+        raise Unauthenticated("refresh token was already used; the session has been revoked, sign in again",
+                              reason="REFRESH_TOKEN_REUSED")
+
+    async def _rotate(self, repo: Repository, claimed, at: datetime) -> IssuedSession:
+        session = await repo.session(claimed.session_id)
+        if session.revoked_at is not None or claimed.expires_at <= at:
+            raise Unauthenticated("session expired or signed out; sign in again", reason="SESSION_ENDED")
+        user = await repo.user(session.user_id)
+        membership = await repo.membership(session.org_id, session.user_id)
+        if membership is None:  # removed from the organization since: back to their own
+            membership = await repo.first_membership(session.user_id)
+            if membership is None:
+                raise Unauthenticated("no organization left for this account", reason="SESSION_ENDED")
+        return await self._issue(repo, user, session.id, membership.org_id, membership.role, at)
+
+    async def sign_out(self, caller: Caller) -> None:
+        if caller.kind != "user" or not caller.session_id:
+            raise PermissionDenied("only a signed-in user's session can be signed out")
+        async with self.db.transaction() as repo:
+            await repo.revoke_session(uuid.UUID(caller.session_id), "sign_out", now())
+
+    async def profile(self, caller: Caller):
+        async with self.db.transaction() as repo:
+            user = await repo.user(uuid.UUID(caller.user_id))
+        if user is None:
+            raise NotFound("user", caller.user_id)
+        return user
+
+    async def update_profile(self, caller: Caller, display_name: str):
+        display_name = require_text(display_name, "user.display_name")
+        async with self.db.transaction() as repo:
+            return await repo.update_display_name(uuid.UUID(caller.user_id), display_name, now())
+
+    async def change_password(self, caller: Caller, current: str, new: str) -> IssuedSession:
+        self._check_password(new, "new_password")
+        user = await self.profile(caller)
+        if not await self.hasher.verify(user.password_hash, current):
+            raise InvalidArgument("current_password", "is incorrect")
+        new_hash = await self.hasher.hash(new)
+        async with self.db.transaction() as repo:
+            at = now()
+            await repo.set_password(user.id, new_hash, at)
+            # Every session ends, this one included; the caller gets a fresh one in the response.
+            await repo.revoke_sessions_of_user(user.id, "password_changed", at)
+            return await self._open_session(repo, user, uuid.UUID(caller.org_id), caller.role)
+
+    async def switch_organization(self, caller: Caller, organization_id: str) -> IssuedSession:
+        org_id = parse_id(organization_id, "organization_id")
+        async with self.db.transaction() as repo:
+            membership = await repo.membership(org_id, uuid.UUID(caller.user_id))
+            if membership is None:
+                raise NotFound("organization", organization_id)
+            user = await repo.user(membership.user_id)
+            return await self._open_session(repo, user, org_id, membership.role)
+
+    async def is_revoked(self, caller: Caller) -> bool:
+        """Auth's own RPCs refuse tokens of ended sessions, password-changed users and revoked keys at once."""
+        async with self.db.transaction() as repo:
+            if caller.kind == "user" and caller.session_id:
+                state = await repo.session_state(uuid.UUID(caller.session_id))
+                return (state is None or state.revoked_at is not None
+                        or caller.issued_at < int(state.tokens_not_before.timestamp()))
+            if caller.kind == "api_key":
+                key = await repo.api_key_by_id(uuid.UUID(caller.subject.removeprefix("apikey:")))
+                return key is None or key.revoked_at is not None
+        return False
+
+    # --- machine identities -----------------------------------------------------------------------------
+    async def authenticate_api_key(self, key: str) -> IssuedToken:
+        prefix = api_key_format.parse_prefix(key)
+        if prefix is None:
+            raise Unauthenticated("invalid API key", reason="INVALID_API_KEY")
+        async with self.db.transaction() as repo:
+            row = await repo.api_key_by_prefix(prefix)
+            at = now()
+            if (row is None or not hmac.compare_digest(row.key_hash, api_key_format.digest(key))
+                    or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= at)):
+                raise Unauthenticated("invalid API key", reason="INVALID_API_KEY")
+            await repo.touch_api_key(row.id, at)
+        ttl = self.settings.api_key_token_ttl_seconds
+        if row.expires_at is not None:
+            ttl = max(1, min(ttl, int((row.expires_at - at).total_seconds())))
+        token = self.signer.sign(subject=f"apikey:{row.id}", org_id=str(row.org_id), role=row.role, ttl=ttl,
+                                 kind="api_key")
+        return IssuedToken(token, ttl, str(row.org_id), row.role)
+
+    def issue_service_token(self, service_name: str, secret: str) -> IssuedToken:
+        expected = self.settings.service_secrets.get(service_name)
+        if not expected or not hmac.compare_digest(expected.encode(), secret.encode()):
+            raise Unauthenticated("unknown service or wrong secret", reason="INVALID_SERVICE_SECRET")
+        ttl = self.settings.service_token_ttl_seconds
+        token = self.signer.sign(subject=f"service:{service_name}", org_id="", role="service", ttl=ttl,
+                                 typ="service", kind="service")
+        return IssuedToken(token, ttl, "", "service")
+

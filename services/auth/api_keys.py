@@ -1,0 +1,54 @@
+"""API keys of an organization: created by admins, shown once, stored as SHA-256, revocable."""
+
+import uuid
+from datetime import UTC, datetime
+
+from services.auth import api_key_format
+from services.auth.organizations import cursor_after, next_token
+from services.auth.repository import Database
+from services.auth.validation import parse_id, require_role, require_text
+from services.common.caller import Caller
+from services.common.errors import InvalidArgument, NotFound
+from services.common.pagination import page_size
+
+KEY_ROLES = ("viewer", "member", "admin")
+
+
+class ApiKeys:
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def create(self, caller: Caller, name: str, role: str, expires_at: datetime | None):
+        caller.require_role("admin")
+        name = require_text(name, "name")
+        role = require_role(role or "member", allowed=KEY_ROLES)
+        at = datetime.now(UTC)
+        if expires_at is not None and expires_at <= at:
+            raise InvalidArgument("expire_time", "must be in the future")
+        key, prefix = api_key_format.generate()
+        async with self.db.transaction() as repo:
+            row = await repo.add_api_key(
+                id=uuid.uuid4(), org_id=uuid.UUID(caller.org_id), name=name, prefix=prefix,
+                key_hash=api_key_format.digest(key), role=role, created_by=uuid.UUID(caller.user_id),
+                created_at=at, expires_at=expires_at,
+            )
+        return row, key
+
+    async def list(self, caller: Caller, size: int, token: str):
+        limit = page_size(size)
+        async with self.db.transaction() as repo:
+            rows = await repo.api_keys_of(uuid.UUID(caller.org_id), cursor_after(token, "i"), limit)
+        return rows, next_token(rows, limit, "created_at", "id", "i")
+
+    async def get(self, caller: Caller, key_id: str):
+        async with self.db.transaction() as repo:
+            row = await repo.api_key(uuid.UUID(caller.org_id), parse_id(key_id))
+        if row is None:
+            raise NotFound("api key", key_id)
+        return row
+
+    async def revoke(self, caller: Caller, key_id: str) -> None:
+        caller.require_role("admin")
+        async with self.db.transaction() as repo:
+            if not await repo.revoke_api_key(uuid.UUID(caller.org_id), parse_id(key_id), datetime.now(UTC)):
+                raise NotFound("api key", key_id)

@@ -1,0 +1,156 @@
+"""Sign-up, sign-in, sessions and tokens over real gRPC against the running auth service."""
+
+import asyncio
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from agentic.auth.v1 import auth_pb2
+from tests.auth.helpers import PASSWORD, Stubs, bearer, expect_code, unique_email
+
+C = grpc.StatusCode
+
+
+@pytest.fixture(scope="module")
+def stubs(auth_channel):
+    return Stubs(auth_channel)
+
+
+async def test_sign_up_creates_user_personal_org_and_session(stubs):
+    session = await stubs.sign_up("alice")
+    assert session.access_token and session.refresh_token and session.token_type == "Bearer"
+    assert session.role == "owner" and session.organization_id
+    profile = await stubs.auth.GetProfile(auth_pb2.GetProfileRequest(), metadata=bearer(session.access_token))
+    assert profile.id == session.user.id and profile.display_name == "alice"
+
+
+async def test_sign_up_normalizes_email_and_rejects_duplicates(stubs):
+    email = unique_email("dup")
+    await stubs.auth.SignUp(auth_pb2.SignUpRequest(email=email.upper(), password=PASSWORD))
+    error = await expect_code(C.ALREADY_EXISTS, stubs.auth.SignUp(auth_pb2.SignUpRequest(email=email, password=PASSWORD)))
+    assert "already exists" in error.details()
+
+
+async def test_sign_up_validation_names_the_field(stubs):
+    error = await expect_code(C.INVALID_ARGUMENT, stubs.auth.SignUp(
+        auth_pb2.SignUpRequest(email=unique_email(), password="short")))
+    status = rpc_status.from_call(error)
+    bad_request = error_details_pb2.BadRequest()
+    status.details[0].Unpack(bad_request)
+    assert bad_request.field_violations[0].field == "password"
+    await expect_code(C.INVALID_ARGUMENT, stubs.auth.SignUp(auth_pb2.SignUpRequest(email="nope", password=PASSWORD)))
+
+
+async def test_sign_in_success_and_same_error_for_unknown_email_and_wrong_password(stubs):
+    email = unique_email("signin")
+    await stubs.auth.SignUp(auth_pb2.SignUpRequest(email=email, password=PASSWORD))
+    session = await stubs.auth.SignIn(auth_pb2.SignInRequest(email=email, password=PASSWORD))
+    assert session.user.email == email
+    wrong = await expect_code(C.UNAUTHENTICATED, stubs.auth.SignIn(auth_pb2.SignInRequest(email=email, password="x" * 12)))
+    unknown = await expect_code(C.UNAUTHENTICATED, stubs.auth.SignIn(
+        auth_pb2.SignInRequest(email=unique_email("ghost"), password="x" * 12)))
+    assert wrong.details() == unknown.details()
+
+
+async def test_sign_in_is_throttled_per_account_with_retry_info(stubs, auth_service):
+    email = unique_email("throttle")
+    await stubs.auth.SignUp(auth_pb2.SignUpRequest(email=email, password=PASSWORD))
+    limit = auth_service.settings.max_failures_per_account
+    for _ in range(limit):
+        await expect_code(C.UNAUTHENTICATED, stubs.auth.SignIn(auth_pb2.SignInRequest(email=email, password="bad" * 4)))
+    error = await expect_code(C.RESOURCE_EXHAUSTED, stubs.auth.SignIn(
+        auth_pb2.SignInRequest(email=email, password=PASSWORD)))
+    retry = error_details_pb2.RetryInfo()
+    assert any(d.Unpack(retry) for d in rpc_status.from_call(error).details)
+    assert retry.retry_delay.seconds > 0
+
+
+async def test_refresh_rotates_and_reuse_revokes_the_family(stubs, auth_service):
+    first = await stubs.sign_up("rotate")
+    second = await stubs.auth.RefreshSession(auth_pb2.RefreshSessionRequest(refresh_token=first.refresh_token))
+    assert second.refresh_token != first.refresh_token
+    # Within the grace window a second use is a race, not theft: refused without revoking.
+    await expect_code(C.ABORTED, stubs.auth.RefreshSession(
+        auth_pb2.RefreshSessionRequest(refresh_token=first.refresh_token)))
+    auth_service.settings.refresh_reuse_grace_seconds = 0
+    try:
+        await asyncio.sleep(0.01)
+        await expect_code(C.UNAUTHENTICATED, stubs.auth.RefreshSession(
+            auth_pb2.RefreshSessionRequest(refresh_token=first.refresh_token)))
+    finally:
+        auth_service.settings.refresh_reuse_grace_seconds = 5
+    # The whole family is gone: the newest refresh token and the access token stop working.
+    await expect_code(C.UNAUTHENTICATED, stubs.auth.RefreshSession(
+        auth_pb2.RefreshSessionRequest(refresh_token=second.refresh_token)))
+    await expect_code(C.UNAUTHENTICATED, stubs.auth.GetProfile(
+        auth_pb2.GetProfileRequest(), metadata=bearer(second.access_token)))
+
+
+async def test_concurrent_refreshes_have_exactly_one_winner(stubs):
+    session = await stubs.sign_up("race")
+    request = auth_pb2.RefreshSessionRequest(refresh_token=session.refresh_token)
+    results = await asyncio.gather(*(stubs.auth.RefreshSession(request) for _ in range(8)), return_exceptions=True)
+    winners = [r for r in results if isinstance(r, auth_pb2.Session)]
+    assert len(winners) == 1
+    assert all(r.code() == C.ABORTED for r in results if not isinstance(r, auth_pb2.Session))
+
+
+async def test_sign_out_stops_refresh_and_access_tokens(stubs):
+    session = await stubs.sign_up("bye")
+    await stubs.auth.SignOut(auth_pb2.SignOutRequest(), metadata=bearer(session.access_token))
+    await expect_code(C.UNAUTHENTICATED, stubs.auth.GetProfile(
+        auth_pb2.GetProfileRequest(), metadata=bearer(session.access_token)))
+    await expect_code(C.UNAUTHENTICATED, stubs.auth.RefreshSession(
+        auth_pb2.RefreshSessionRequest(refresh_token=session.refresh_token)))
+
+
+async def test_change_password_revokes_other_sessions(stubs):
+    email = unique_email("pw")
+    first = await stubs.auth.SignUp(auth_pb2.SignUpRequest(email=email, password=PASSWORD))
+    other = await stubs.auth.SignIn(auth_pb2.SignInRequest(email=email, password=PASSWORD))
+    await expect_code(C.INVALID_ARGUMENT, stubs.auth.ChangePassword(auth_pb2.ChangePasswordRequest(
+        current_password="wrong password", new_password="another long one"), metadata=bearer(first.access_token)))
+    fresh = await stubs.auth.ChangePassword(auth_pb2.ChangePasswordRequest(
+        current_password=PASSWORD, new_password="another long one"), metadata=bearer(first.access_token))
+    await expect_code(C.UNAUTHENTICATED, stubs.auth.GetProfile(
+        auth_pb2.GetProfileRequest(), metadata=bearer(other.access_token)))
+    await expect_code(C.UNAUTHENTICATED, stubs.auth.RefreshSession(
+        auth_pb2.RefreshSessionRequest(refresh_token=other.refresh_token)))
+    assert (await stubs.auth.GetProfile(auth_pb2.GetProfileRequest(), metadata=bearer(fresh.access_token))).email == email
+    await stubs.auth.SignIn(auth_pb2.SignInRequest(email=email, password="another long one"))
+
+
+async def test_update_profile(stubs):
+    session = await stubs.sign_up("prof")
+    user = await stubs.auth.UpdateProfile(auth_pb2.UpdateProfileRequest(user=auth_pb2.User(display_name="Prof X")),
+                                          metadata=bearer(session.access_token))
+    assert user.display_name == "Prof X"
+    await expect_code(C.INVALID_ARGUMENT, stubs.auth.UpdateProfile(
+        auth_pb2.UpdateProfileRequest(user=auth_pb2.User(display_name="  ")), metadata=bearer(session.access_token)))
+
+
+async def test_authenticated_rpcs_refuse_missing_and_forged_tokens(stubs):
+    await expect_code(C.UNAUTHENTICATED, stubs.auth.GetProfile(auth_pb2.GetProfileRequest()))
+    await expect_code(C.UNAUTHENTICATED, stubs.auth.GetProfile(auth_pb2.GetProfileRequest(), metadata=bearer("abc")))
+    session = await stubs.sign_up("forge")
+    # A refresh token is never an access token.
+    await expect_code(C.UNAUTHENTICATED, stubs.auth.GetProfile(
+        auth_pb2.GetProfileRequest(), metadata=bearer(session.refresh_token)))
+
+
+async def test_jwks_publishes_the_signing_key(stubs):
+    jwks = await stubs.auth.GetJwks(auth_pb2.GetJwksRequest())
+    assert jwks.keys and jwks.keys[0].kty == "OKP" and jwks.keys[0].alg == "EdDSA" and jwks.keys[0].kid
+
+
+async def test_service_token_needs_the_right_secret(stubs):
+    token = await stubs.auth.IssueServiceToken(auth_pb2.IssueServiceTokenRequest(
+        service_name="executor", service_secret="test-executor-secret"))
+    assert token.access_token and token.role == "service"
+    await expect_code(C.UNAUTHENTICATED, stubs.auth.IssueServiceToken(auth_pb2.IssueServiceTokenRequest(
+        service_name="executor", service_secret="guess")))
+    # A service token cannot act as a user.
+    await expect_code(C.UNAUTHENTICATED, stubs.auth.GetProfile(
+        auth_pb2.GetProfileRequest(), metadata=bearer(token.access_token)))
