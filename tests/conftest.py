@@ -42,10 +42,15 @@ async def migrated_database(database_url):
 @pytest.fixture(scope="session")
 async def auth_service(migrated_database):
     """The auth service on an ephemeral port. Yields the running service (`.address`, `.settings`)."""
+    import base64
+
     from services.auth import server as auth_server
     from services.auth.settings import AuthSettings
 
-    settings = AuthSettings(database_url=migrated_database, port=0, service_secrets={"executor": "test-executor-secret"})
+    settings = AuthSettings(
+        database_url=migrated_database, port=0, service_secrets={"executor": "test-executor-secret"},
+        credential_keys={"1": base64.b64encode(os.urandom(32)).decode()},
+    )
     running = await auth_server.start(settings)
     yield running
     await running.stop(0)

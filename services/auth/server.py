@@ -61,6 +61,7 @@ class RunningAuth:
     settings: AuthSettings
     engine: object
     accounts: Accounts
+    credentials: Credentials
 
     @property
     def address(self) -> str:
@@ -93,4 +94,4 @@ async def start(settings: AuthSettings) -> RunningAuth:
         credentials_pb2_grpc.add_CredentialServiceServicer_to_server(CredentialServicer(credentials), server)
 
     service = await start_server(settings, add_servicers, SERVICE_NAMES, POLICY, verifier)
-    return RunningAuth(service, settings, engine, accounts)
+    return RunningAuth(service, settings, engine, accounts, credentials)

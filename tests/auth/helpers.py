@@ -6,7 +6,11 @@ import grpc
 import pytest
 
 from agentic.auth.v1 import (
-    api_keys_pb2_grpc, auth_pb2, auth_pb2_grpc, credentials_pb2_grpc, organizations_pb2_grpc,
+    api_keys_pb2_grpc,
+    auth_pb2,
+    auth_pb2_grpc,
+    credentials_pb2_grpc,
+    organizations_pb2_grpc,
 )
 
 PASSWORD = "correct horse battery"
