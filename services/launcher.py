@@ -39,8 +39,13 @@ class ServiceSpec:
         return self.name
 
     @property
+    def bound_port(self) -> int:
+        """The configured port (<NAME>_PORT), so a second suite can run beside the first."""
+        return int(os.environ.get(f"{self.name.upper()}_PORT", self.port))
+
+    @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"127.0.0.1:{self.bound_port}"
 
 
 SERVICES: list[ServiceSpec] = [
@@ -79,7 +84,7 @@ def dev_secrets(data_dir: Path) -> dict[str, str]:
 def child_env(database_url: str, extra: dict[str, str]) -> dict[str, str]:
     env = {**os.environ, **extra, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
     for spec in SERVICES:
-        env.setdefault(f"{spec.name.upper()}_PORT", str(spec.port))
+        env.setdefault(f"{spec.name.upper()}_PORT", str(spec.bound_port))
         env.setdefault(f"GATEWAY_{spec.name.upper()}_ADDRESS", spec.address)
         env.setdefault(f"{spec.name.upper()}_AUTH_ADDRESS", SERVICES[0].address)
     env.setdefault("GATEWAY_PORT", str(GATEWAY_PORT))
