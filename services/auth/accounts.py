@@ -219,6 +219,16 @@ class Accounts:
                 return key is None or key.revoked_at is not None
         return False
 
+    async def revocations_since(self, since: datetime | None) -> tuple[list[str], datetime]:
+        """Revoked session and API-key ids for other services' verifiers. The next cursor lags a little
+        behind now, so a revocation committed a moment late is still seen (duplicates are harmless)."""
+        at = now()
+        horizon = at - timedelta(seconds=self.settings.access_token_ttl_seconds + 60)
+        since = max(since, horizon) if since else horizon
+        async with self.db.transaction() as repo:
+            revoked = await repo.revocations_since(since)
+        return revoked, at - timedelta(seconds=5)
+
     # --- machine identities -----------------------------------------------------------------------------
     async def authenticate_api_key(self, key: str) -> IssuedToken:
         prefix = api_key_format.parse_prefix(key)

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select, tuple_, update
+from sqlalchemy import String, delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -188,6 +188,11 @@ class Repository:
         """(revoked_at, tokens_not_before) for the revocation check on every authenticated auth RPC."""
         return await self._one(select(sessions.c.revoked_at, users.c.tokens_not_before)
                                .join(users, users.c.id == sessions.c.user_id).where(sessions.c.id == session_id))
+
+    async def revocations_since(self, since: datetime, limit: int = 10_000) -> list[str]:
+        revoked_sessions = select(sessions.c.id.cast(String)).where(sessions.c.revoked_at >= since)
+        revoked_keys = select(literal("apikey:") + api_keys.c.id.cast(String)).where(api_keys.c.revoked_at >= since)
+        return list((await self.conn.execute(revoked_sessions.union_all(revoked_keys).limit(limit))).scalars())
 
     # --- login activity ---------------------------------------------------------------------------------
     async def record_login(self, *, user_id, email: str, client_address: str, success: bool, reason: str,

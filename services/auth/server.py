@@ -37,7 +37,9 @@ SERVICE_NAMES = [
 
 def _policy() -> dict[str, str]:
     """Every RPC's access rule, explicitly. Anything not listed is refused."""
-    public = {"SignUp", "SignIn", "RefreshSession", "GetJwks", "AuthenticateApiKey", "IssueServiceToken"}
+    # ListRevocations is open: it reveals only random ids of sessions that no longer work.
+    public = {"SignUp", "SignIn", "RefreshSession", "GetJwks", "AuthenticateApiKey", "IssueServiceToken",
+              "ListRevocations"}
     service_only = {"ResolveCredential"}
     policy = {}
     for name in SERVICE_NAMES:

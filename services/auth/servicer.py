@@ -69,6 +69,11 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def IssueServiceToken(self, request, context):
         return convert.access_token(self.accounts.issue_service_token(request.service_name, request.service_secret))
 
+    async def ListRevocations(self, request, context):
+        since = request.since.ToDatetime(tzinfo=UTC) if request.HasField("since") else None
+        revoked, next_since = await self.accounts.revocations_since(since)
+        return auth_pb2.ListRevocationsResponse(revoked=revoked, next_since=convert.timestamp(next_since))
+
 
 class OrganizationServicer(organizations_pb2_grpc.OrganizationServiceServicer):
     def __init__(self, organizations: Organizations):

@@ -154,3 +154,19 @@ async def test_service_token_needs_the_right_secret(stubs):
     # A service token cannot act as a user.
     await expect_code(C.UNAUTHENTICATED, stubs.auth.GetProfile(
         auth_pb2.GetProfileRequest(), metadata=bearer(token.access_token)))
+
+
+async def test_revocation_feed_stops_signed_out_tokens_in_other_services(stubs, auth_channel):
+    from services.common.tokens import RevocationFeed, TokenVerifier, grpc_jwks_fetcher
+
+    verifier = TokenVerifier(grpc_jwks_fetcher(auth_channel), "agentic-auth", "agentic-platform")
+    feed = RevocationFeed(auth_channel, verifier)
+    session = await stubs.sign_up("feed")
+    assert (await verifier.verify(session.access_token)).subject == session.user.id
+    await stubs.auth.SignOut(auth_pb2.SignOutRequest(), metadata=bearer(session.access_token))
+    await feed.poll_once()
+    with pytest.raises(Exception, match="signed out"):
+        await verifier.verify(session.access_token)
+    other = await stubs.sign_up("feed-ok")
+    await feed.poll_once()
+    assert (await verifier.verify(other.access_token)).subject == other.user.id
