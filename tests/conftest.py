@@ -63,3 +63,31 @@ async def auth_channel(auth_service):
     channel = grpc.aio.insecure_channel(auth_service.address)
     yield channel
     await channel.close()
+
+
+async def serve_gateway(**addresses):
+    """Start the real gateway app under uvicorn on 127.0.0.1:<ephemeral>; returns (url, server, task)."""
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.settings import GatewaySettings
+
+    settings = GatewaySettings(**{f"{svc}_address": address for svc, address in addresses.items()})
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, loop="asyncio", http="httptools",
+                            access_log=False, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.get_running_loop().create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return f"http://127.0.0.1:{port}", server, task
+
+
+@pytest.fixture(scope="session")
+async def gateway_url(auth_service):
+    url, server, task = await serve_gateway(auth=auth_service.address)
+    yield url
+    server.should_exit = True
+    await task

@@ -1,0 +1,254 @@
+"""The FastAPI application: transcoded routes, SSE streams, health, metrics, JWKS, docs and the console.
+
+No middleware stack: every transcoded request goes through one endpoint function that reads the body
+within limits, builds the gRPC request, calls the one pooled channel of its service, and maps errors.
+"""
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import grpc
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from sse_starlette.sse import EventSourceResponse, ServerSentEvent
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from agentic.auth.v1 import auth_pb2
+from gateway import errors
+from gateway.body import BodyTooLarge, parse_json, read_limited
+from gateway.edge import ApiKeyExchange
+from gateway.openapi import build_openapi
+from gateway.settings import GatewaySettings
+from gateway.transcoder import Binding, RequestError, build_request, discover, to_json_dict
+
+log = logging.getLogger("gateway")
+
+REQUESTS = Counter("gateway_requests_total", "HTTP requests by route and status", ["route", "status"])
+LATENCY = Histogram("gateway_request_seconds", "HTTP request latency by route", ["route"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
+# Routes the gateway serves itself, without a downstream policy. Everything else is transcoded and the
+# owning service's explicit per-RPC policy decides (unlisted RPCs are refused there).
+PUBLIC_ROUTES = ("/healthz", "/readyz", "/metrics", "/.well-known/jwks.json", "/docs", "/openapi.json", "/")
+CONSOLE = Path(__file__).with_name("console.html")
+
+
+class Downstream:
+    """One pooled gRPC channel per downstream service and a callable per bound method."""
+
+    def __init__(self, settings: GatewaySettings, bindings: list[Binding]):
+        options = [("grpc.max_receive_message_length", settings.max_message_bytes),
+                   ("grpc.max_send_message_length", settings.max_message_bytes),
+                   ("grpc.lb_policy_name", "round_robin"),
+                   ("grpc.keepalive_time_ms", 60_000)]
+        self.services = sorted({b.service for b in bindings})
+        self.channels = {svc: grpc.aio.insecure_channel(settings.address_of(svc) or "unconfigured:0", options=options)
+                         for svc in self.services}
+        self.calls = {}
+        for b in bindings:
+            channel = self.channels[b.service]
+            factory = channel.unary_stream if b.server_streaming else channel.unary_unary
+            self.calls[b.full_method] = factory(b.full_method, request_serializer=b.request_class.SerializeToString,
+                                                response_deserializer=b.response_class.FromString)
+        auth = self.channels["auth"]
+        self.authenticate_api_key = auth.unary_unary(
+            "/agentic.auth.v1.AuthService/AuthenticateApiKey",
+            request_serializer=auth_pb2.AuthenticateApiKeyRequest.SerializeToString,
+            response_deserializer=auth_pb2.AccessToken.FromString)
+        self.get_jwks = auth.unary_unary(
+            "/agentic.auth.v1.AuthService/GetJwks", request_serializer=auth_pb2.GetJwksRequest.SerializeToString,
+            response_deserializer=auth_pb2.Jwks.FromString)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(channel.close() for channel in self.channels.values()))
+
+
+def _deadline(request: Request, settings: GatewaySettings) -> float:
+    raw = request.headers.get("grpc-timeout") or request.headers.get("x-request-timeout")
+    if not raw:
+        return settings.request_timeout_seconds
+    units = {"H": 3600, "M": 60, "S": 1, "m": 1e-3, "u": 1e-6, "n": 1e-9}
+    try:
+        seconds = float(raw[:-1]) * units[raw[-1]] if raw[-1] in units else float(raw)
+    except (ValueError, KeyError):
+        raise RequestError("Grpc-Timeout must look like 10S or 500m") from None
+    return max(0.001, min(seconds, settings.max_request_timeout_seconds))
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    bindings = discover()
+    state: dict = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        downstream = Downstream(settings, bindings)  # channels belong to this event loop
+        state["downstream"] = downstream
+        state["api_keys"] = ApiKeyExchange(downstream.authenticate_api_key, settings.api_key_cache_size)
+        yield
+        await downstream.close()
+
+    app = FastAPI(title="Agentic Platform API", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    openapi_document = build_openapi(bindings)
+
+    async def metadata_for(request: Request, request_id: str) -> list[tuple[str, str]]:
+        md = [("x-request-id", request_id), ("x-client-address", request.client.host if request.client else "")]
+        authorization = request.headers.get("authorization")
+        if authorization:
+            md.append(("authorization", authorization))
+        else:
+            api_key = request.headers.get("x-api-key")
+            if api_key:
+                token = await state["api_keys"].access_token(api_key.strip(), request_id)
+                md.append(("authorization", f"Bearer {token}"))
+        return md
+
+    def endpoint(binding: Binding):
+        route = binding.template
+        reads_body = bool(binding.body)
+
+        async def handle(request: Request) -> Response:
+            started = time.perf_counter()
+            request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+            headers = {"x-request-id": request_id}
+            try:
+                payload = None
+                if reads_body:
+                    payload = parse_json(await read_limited(request, settings.max_body_bytes), settings.max_json_depth)
+                message = build_request(binding, request.path_params, request.query_params.multi_items(), payload,
+                                        request.headers.get("if-match", ""), request.headers.get("last-event-id", ""))
+                md = await metadata_for(request, request_id)
+                call = state["downstream"].calls[binding.full_method]
+                if binding.server_streaming:
+                    response = await _stream(call, message, md, headers, settings)
+                else:
+                    reply = await call(message, metadata=md, timeout=_deadline(request, settings))
+                    if binding.response_has_etag and reply.etag:
+                        headers["etag"] = reply.etag
+                    response = Response(json.dumps(to_json_dict(reply)).encode(), media_type="application/json",
+                                        headers=headers)
+            except RequestError as exc:
+                details = [{"@type": "type.googleapis.com/google.rpc.BadRequest",
+                            "field_violations": [{"field": exc.field, "description": str(exc)}]}] if exc.field else []
+                response = errors.error_response(400, "INVALID_ARGUMENT", str(exc), details, headers)
+            except BodyTooLarge:
+                response = errors.error_response(
+                    413, "INVALID_ARGUMENT", f"request body larger than {settings.max_body_bytes} bytes", None, headers)
+            except grpc.aio.AioRpcError as exc:
+                response = errors.from_rpc_error(exc, headers)
+            except Exception:
+                log.exception("unexpected error on %s %s request_id=%s", binding.http_method, route, request_id)
+                response = errors.error_response(500, "INTERNAL", "internal error", None, headers)
+            REQUESTS.labels(route, response.status_code).inc()
+            LATENCY.labels(route).observe(time.perf_counter() - started)
+            return response
+
+        handle.__name__ = binding.method.name
+        return handle
+
+    for binding in bindings:
+        app.router.routes.append(Route(binding.route_path, endpoint(binding), methods=[binding.http_method]))
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz():
+        downstream: Downstream = state["downstream"]
+
+        async def check(service: str) -> str:
+            try:
+                reply = await health_pb2_grpc.HealthStub(downstream.channels[service]).Check(
+                    health_pb2.HealthCheckRequest(), timeout=2)
+                return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+            except grpc.aio.AioRpcError as exc:
+                return exc.code().name
+
+        statuses = dict(zip(downstream.services, await asyncio.gather(*map(check, downstream.services)), strict=True))
+        ready = all(s == "SERVING" for s in statuses.values())
+        return JSONResponse({"ready": ready, "services": statuses}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics():
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    jwks_cache: dict = {}
+
+    @app.get("/.well-known/jwks.json", include_in_schema=False)
+    async def jwks():
+        if jwks_cache.get("until", 0) < time.monotonic():
+            try:
+                reply = await state["downstream"].get_jwks(auth_pb2.GetJwksRequest(), timeout=5)
+            except grpc.aio.AioRpcError as exc:
+                return errors.from_rpc_error(exc)
+            jwks_cache.update(body=to_json_dict(reply), until=time.monotonic() + 60)
+        return JSONResponse(jwks_cache["body"], headers={"cache-control": "public, max-age=60"})
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi():
+        return JSONResponse(openapi_document)
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Agentic Platform API")
+
+    @app.get("/", include_in_schema=False)
+    async def console():
+        return HTMLResponse(CONSOLE.read_text())
+
+    @app.exception_handler(404)
+    async def not_found(request: Request, exc):
+        return errors.error_response(404, "NOT_FOUND", f"no route for {request.method} {request.url.path}")
+
+    @app.exception_handler(405)
+    async def not_allowed(request: Request, exc):
+        return errors.error_response(405, "UNIMPLEMENTED", f"{request.method} is not allowed on {request.url.path}")
+
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
+                           allow_headers=["*"], expose_headers=["ETag", "X-Request-Id"])
+    return app
+
+
+async def _stream(call, message, metadata, headers: dict, settings: GatewaySettings) -> Response:
+    """Server-streaming RPC -> SSE. The first event is awaited before answering, so an error that happens
+    before any event is a normal JSON error; after it, errors become an `event: error`."""
+    stream = call(message, metadata=metadata)
+    first = await stream.read()
+
+    async def events():
+        item = first
+        try:
+            while item is not grpc.aio.EOF:
+                yield _event(item)
+                item = await stream.read()
+        except grpc.aio.AioRpcError as exc:
+            body = json.loads(errors.from_rpc_error(exc).body)
+            yield ServerSentEvent(data=json.dumps(body), event="error")
+        finally:
+            stream.cancel()
+
+    return EventSourceResponse(events(), headers=headers, ping=settings.sse_heartbeat_seconds)
+
+
+def _event(message) -> ServerSentEvent:
+    fields = message.DESCRIPTOR.fields_by_name
+    event_id = str(message.seq) if "seq" in fields else None
+    event_type = None
+    if "type" in fields:
+        value = message.type
+        enum = fields["type"].enum_type
+        event_type = enum.values_by_number[value].name if enum is not None and value in enum.values_by_number else str(value)
+    return ServerSentEvent(data=json.dumps(to_json_dict(message)), id=event_id, event=event_type)

@@ -1,0 +1,29 @@
+"""Gateway configuration (env prefix GATEWAY_)."""
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Downstream gRPC services, by the <svc> of their proto package agentic.<svc>.v1.
+    auth_address: str = "127.0.0.1:50051"
+    workflow_address: str = "127.0.0.1:50052"
+    executor_address: str = "127.0.0.1:50053"
+    vectorstore_address: str = "127.0.0.1:50054"
+    # Deadline given to a downstream call when the client sends none (seconds), and the most a client may ask.
+    request_timeout_seconds: float = 30.0
+    max_request_timeout_seconds: float = 300.0
+    max_body_bytes: int = 1024 * 1024
+    max_json_depth: int = 64
+    max_message_bytes: int = 8 * 1024 * 1024
+    # API keys are exchanged for a short-lived access token once, then cached (by SHA-256 of the key).
+    api_key_cache_size: int = 10_000
+    sse_heartbeat_seconds: float = 15.0
+    cors_origins: list[str] = []
+    log_level: str = "WARNING"
+
+    def address_of(self, service: str) -> str | None:
+        return getattr(self, f"{service}_address", None)
