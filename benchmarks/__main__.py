@@ -84,6 +84,7 @@ async def measure(port: int) -> None:
 
     print(f"\n{'route':<34} {'rate':>8}")
     cases = [("GET /healthz (no downstream)", "/healthz", {}),
+             ("GET /api/v1/auth/jwks (gRPC, no DB)", "/api/v1/auth/jwks", {}),
              ("GET /api/v1/auth/profile (JWT)", "/api/v1/auth/profile", bearer)]
     if workflow_path:
         cases += [("GET workflow (JWT)", workflow_path, bearer),
