@@ -134,7 +134,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                     reply = await call(message, metadata=md, timeout=_deadline(request, settings))
                     if binding.response_has_etag and reply.etag:
                         headers["etag"] = reply.etag
-                    response = Response(json.dumps(to_json_dict(reply)).encode(), media_type="application/json",
+                    response = Response(json.dumps(to_json_dict(reply), ensure_ascii=False).encode(), media_type="application/json",
                                         headers=headers)
             except RequestError as exc:
                 details = [{"@type": "type.googleapis.com/google.rpc.BadRequest",

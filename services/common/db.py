@@ -26,6 +26,9 @@ def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
 
 def start_embedded_postgres(data_dir: Path, cleanup: str | None = None):
     """Start (or reuse) an embedded PostgreSQL 16 with pgvector under `data_dir`; returns the pgserver handle."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # pgserver's platformdirs, harmless
     import pgserver
 
     data_dir.mkdir(parents=True, exist_ok=True)
