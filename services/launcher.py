@@ -50,6 +50,7 @@ class ServiceSpec:
 
 SERVICES: list[ServiceSpec] = [
     ServiceSpec("auth", 50051),
+    ServiceSpec("workflow", 50052),
 ]
 GATEWAY_PORT = 8080
 

@@ -57,6 +57,18 @@ async def auth_service(migrated_database):
 
 
 @pytest.fixture(scope="session")
+async def workflow_service(auth_service, migrated_database):
+    from services.workflow import server as workflow_server
+    from services.workflow.settings import WorkflowSettings
+
+    settings = WorkflowSettings(database_url=migrated_database, port=0, auth_address=auth_service.address,
+                                max_nodes=50, max_edges=100, max_flow_data_bytes=64 * 1024)
+    running = await workflow_server.start(settings)
+    yield running
+    await running.stop(0)
+
+
+@pytest.fixture(scope="session")
 async def auth_channel(auth_service):
     import grpc
 
@@ -86,8 +98,8 @@ async def serve_gateway(**addresses):
 
 
 @pytest.fixture(scope="session")
-async def gateway_url(auth_service):
-    url, server, task = await serve_gateway(auth=auth_service.address)
+async def gateway_url(auth_service, workflow_service):
+    url, server, task = await serve_gateway(auth=auth_service.address, workflow=workflow_service.address)
     yield url
     server.should_exit = True
     await task

@@ -14,7 +14,7 @@ from services.auth.passwords import PasswordHasher
 from services.auth.repository import Database, Repository
 from services.auth.settings import AuthSettings
 from services.auth.signing import SigningKeyring
-from services.auth.validation import normalize_email, parse_id, require_text
+from services.auth.validation import normalize_email
 from services.common.caller import Caller
 from services.common.errors import (
     Aborted,
@@ -24,6 +24,7 @@ from services.common.errors import (
     ResourceExhausted,
     Unauthenticated,
 )
+from services.common.validation import parse_id, require_text
 
 log = logging.getLogger(__name__)
 SIGN_IN_FAILED = "email or password is incorrect"

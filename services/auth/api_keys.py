@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 from services.auth import api_key_format
 from services.auth.organizations import cursor_after, next_token
 from services.auth.repository import Database
-from services.auth.validation import parse_id, require_role, require_text
+from services.auth.validation import require_role
 from services.common.caller import Caller
 from services.common.errors import InvalidArgument, NotFound
 from services.common.pagination import page_size
+from services.common.validation import parse_id, require_text
 
 KEY_ROLES = ("viewer", "member", "admin")
 

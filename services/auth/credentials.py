@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from services.auth.credential_crypto import CredentialKeyring, DecryptionFailed, associated_data, mask
 from services.auth.organizations import cursor_after, next_token
 from services.auth.repository import Database
-from services.auth.validation import parse_id, require_text
 from services.common.caller import Caller
 from services.common.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from services.common.pagination import page_size
+from services.common.validation import parse_id, require_text
 
 log = logging.getLogger(__name__)
 MAX_SECRET_BYTES = 16 * 1024

@@ -4,10 +4,11 @@ import uuid
 from datetime import UTC, datetime
 
 from services.auth.repository import Database
-from services.auth.validation import normalize_email, parse_id, require_role, require_text
+from services.auth.validation import normalize_email, require_role
 from services.common.caller import Caller, role_rank
 from services.common.errors import FailedPrecondition, NotFound, PermissionDenied
 from services.common.pagination import decode_cursor, encode_cursor, page_size
+from services.common.validation import parse_id, require_text
 
 
 def now() -> datetime:

@@ -1,0 +1,1 @@
+"""The workflow service: workflows, immutable versions, templates, import/export and graph validation."""

@@ -1,0 +1,94 @@
+"""Rows and domain results <-> workflow protos. The only place that builds workflow messages."""
+
+from google.protobuf import json_format
+from google.protobuf.struct_pb2 import Struct
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from agentic.workflow.v1 import workflow_pb2 as pb
+
+
+def timestamp(value) -> Timestamp | None:
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def _integral(value):
+    """Struct numbers are doubles; give JSON integers back as integers (x: 220, not 220.0)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
+
+
+def struct_to_dict(struct: Struct) -> dict:
+    return _integral(json_format.MessageToDict(struct))
+
+
+def dict_to_struct(value: dict) -> Struct:
+    struct = Struct()
+    struct.update(value)
+    return struct
+
+
+def etag(revision: int) -> str:
+    return f'"{revision}"'
+
+
+def workflow(row, warnings=(), with_flow: bool = True) -> pb.Workflow:
+    message = pb.Workflow(
+        id=str(row.id), organization_id=str(row.org_id), owner_id=row.owner_id, name=row.name,
+        description=row.description, tags=list(row.tags), is_public=row.is_public, version=row.version,
+        etag=etag(row.revision), create_time=timestamp(row.created_at), update_time=timestamp(row.updated_at),
+        delete_time=timestamp(row.deleted_at), warnings=list(warnings),
+    )
+    if with_flow:
+        message.flow_data.update(row.flow_data)
+    return message
+
+
+def version(row) -> pb.WorkflowVersion:
+    message = pb.WorkflowVersion(workflow_id=str(row.workflow_id), version=row.version, author_id=row.author_id,
+                                 message=row.message, create_time=timestamp(row.created_at))
+    if "flow_data" in row._fields:
+        message.flow_data.update(row.flow_data)
+    return message
+
+
+def violations(problems) -> list[pb.Violation]:
+    return [pb.Violation(field=p.field, description=p.description) for p in problems]
+
+
+def document(doc: dict) -> pb.WorkflowDocument:
+    message = pb.WorkflowDocument(
+        format=doc["format"], name=doc["name"], description=doc["description"], tags=doc["tags"],
+        credentials=[pb.CredentialReference(**ref) for ref in doc["credentials"]],
+        versions=[pb.WorkflowVersion(version=v["version"], flow_data=dict_to_struct(v["flow_data"]), message=v["message"],
+                                     author_id=v["author_id"], create_time=timestamp(v["created_at"]))
+                  for v in doc["versions"]],
+    )
+    message.flow_data.update(doc["flow_data"])
+    message.export_time.GetCurrentTime()
+    return message
+
+
+def document_from_proto(message: pb.WorkflowDocument) -> dict:
+    return {
+        "format": message.format, "name": message.name, "description": message.description,
+        "tags": list(message.tags), "flow_data": struct_to_dict(message.flow_data),
+        "versions": [{"version": v.version, "flow_data": struct_to_dict(v.flow_data), "message": v.message}
+                     for v in message.versions],
+    }
+
+
+def template(item) -> pb.Template:
+    builtin = not hasattr(item, "org_id")
+    message = pb.Template(id=str(item.id), name=item.name, description=item.description, category=item.category,
+                          builtin=builtin, create_time=None if builtin else timestamp(item.created_at))
+    message.flow_data.update(item.flow_data)
+    return message

@@ -1,0 +1,60 @@
+"""Workflow service bootstrap: settings -> database -> domain -> servicers -> gRPC server."""
+
+from dataclasses import dataclass
+
+import grpc
+
+from agentic.workflow.v1 import workflow_pb2, workflow_pb2_grpc
+from services.common.db import make_engine
+from services.common.interceptor import AUTHENTICATED
+from services.common.server import GrpcService, start_server
+from services.common.tokens import RevocationFeed, TokenVerifier, grpc_jwks_fetcher
+from services.workflow.documents import Documents
+from services.workflow.graph import Limits
+from services.workflow.node_catalog import NodeCatalogClient
+from services.workflow.repository import Database
+from services.workflow.servicer import TemplateServicer, WorkflowServicer
+from services.workflow.settings import WorkflowSettings
+from services.workflow.templates import Templates
+from services.workflow.workflows import Workflows
+
+SERVICES = [workflow_pb2.DESCRIPTOR.services_by_name[name] for name in ("WorkflowService", "TemplateService")]
+SERVICE_NAMES = [s.full_name for s in SERVICES]
+# Every RPC needs a verified caller; roles are checked in the domain.
+POLICY = {f"/{s.full_name}/{m.name}": AUTHENTICATED for s in SERVICES for m in s.methods}
+
+
+@dataclass
+class RunningWorkflow:
+    grpc: GrpcService
+    engine: object
+    auth_channel: grpc.aio.Channel
+    revocations: RevocationFeed
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.grpc.port}"
+
+    async def stop(self, grace: float) -> None:
+        await self.grpc.stop(grace)
+        await self.revocations.stop()
+        await self.auth_channel.close()
+        await self.engine.dispose()
+
+
+async def start(settings: WorkflowSettings) -> RunningWorkflow:
+    engine = make_engine(settings.database_url, settings.db_pool_size)
+    db = Database(engine)
+    limits = Limits(settings.max_nodes, settings.max_edges, settings.max_flow_data_bytes)
+    workflows = Workflows(db, NodeCatalogClient(settings.executor_address), limits, settings.undelete_days)
+    auth_channel = grpc.aio.insecure_channel(settings.auth_address)
+    verifier = TokenVerifier(grpc_jwks_fetcher(auth_channel), settings.jwt_issuer, settings.jwt_audience)
+    revocations = RevocationFeed(auth_channel, verifier)
+    revocations.start()
+
+    def add_servicers(server) -> None:
+        workflow_pb2_grpc.add_WorkflowServiceServicer_to_server(WorkflowServicer(workflows, Documents(workflows)), server)
+        workflow_pb2_grpc.add_TemplateServiceServicer_to_server(TemplateServicer(Templates(workflows)), server)
+
+    service = await start_server(settings, add_servicers, SERVICE_NAMES, POLICY, verifier)
+    return RunningWorkflow(service, engine, auth_channel, revocations)

@@ -1,0 +1,18 @@
+"""Workflow service configuration (env prefix WORKFLOW_)."""
+
+from pydantic_settings import SettingsConfigDict
+
+from services.common.settings import ServiceSettings
+
+
+class WorkflowSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="WORKFLOW_", extra="ignore")
+
+    port: int = 50052
+    # The executor's node catalog; empty or unreachable: the built-in catalog, with a warning.
+    executor_address: str = ""
+    max_nodes: int = 500
+    max_edges: int = 2000
+    max_flow_data_bytes: int = 1024 * 1024
+    # Soft-deleted workflows can be undeleted for this long (a purge job may remove them afterwards).
+    undelete_days: int = 30

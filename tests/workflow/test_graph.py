@@ -1,0 +1,80 @@
+"""Graph validation rules, without I/O."""
+
+from services.workflow.builtin_templates import BUILTIN_TEMPLATES
+from services.workflow.graph import Limits, validate
+from services.workflow.node_catalog import BUILTIN, Catalog, builtin_catalog
+
+LIMITS = Limits(max_nodes=50, max_edges=100, max_bytes=64 * 1024)
+CATALOG = builtin_catalog("test")
+
+
+def flow(nodes, edges):
+    return {"nodes": [{"id": i, "type": t, "data": d} for i, t, d in nodes],
+            "edges": [{"id": f"e{n}", "source": s, "target": t, **extra} for n, (s, t, extra) in enumerate(edges)]}
+
+
+def fields(problems):
+    return {p.field for p in problems}
+
+
+def test_minimal_graph_is_valid():
+    assert validate(flow([("s", "start", {}), ("e", "end", {})], [("s", "e", {})]), CATALOG, LIMITS) == []
+
+
+def test_every_builtin_template_validates():
+    for template in BUILTIN_TEMPLATES:
+        assert validate(template.flow_data, CATALOG, LIMITS) == [], template.slug
+
+
+def test_all_problems_are_reported_at_once_naming_nodes_and_edges():
+    graph = flow([("s", "start", {}), ("s", "end", {}), ("llm", "chat_model", {}), ("", "end", {})],
+                 [("s", "ghost", {}), ("llm", "s", {})])
+    problems = fields(validate(graph, CATALOG, LIMITS))
+    assert {"flow_data.nodes[s].id", "flow_data.nodes[llm].data.model", "flow_data.nodes[3].id",
+            "flow_data.edges[e0].target", "flow_data.nodes"} <= problems
+
+
+def test_exactly_one_start_and_a_reachable_end():
+    two_starts = flow([("a", "start", {}), ("b", "start", {}), ("e", "end", {})], [("a", "e", {}), ("b", "e", {})])
+    assert any("exactly one start" in p.description for p in validate(two_starts, CATALOG, LIMITS))
+    unreachable = flow([("s", "start", {}), ("m", "merge", {}), ("e", "end", {})], [("s", "m", {})])
+    assert any("reachable" in p.description for p in validate(unreachable, CATALOG, LIMITS))
+
+
+def test_cycles_need_a_loop_node():
+    plain = flow([("s", "start", {}), ("a", "merge", {}), ("b", "template", {"template": "x"}), ("e", "end", {})],
+                 [("s", "a", {}), ("a", "b", {}), ("b", "a", {}), ("b", "e", {})])
+    assert any("no loop node" in p.description for p in validate(plain, CATALOG, LIMITS))
+    looped = flow([("s", "start", {}), ("loop", "loop", {"max_iterations": 3}), ("b", "template", {"template": "x"}),
+                   ("e", "end", {})],
+                  [("s", "loop", {}), ("loop", "b", {"sourceHandle": "body"}), ("b", "loop", {}),
+                   ("loop", "e", {"sourceHandle": "done"})])
+    assert validate(looped, CATALOG, LIMITS) == []
+
+
+def test_handles_must_exist_on_the_node_type():
+    graph = flow([("s", "start", {}), ("c", "condition", {"expression": "x"}), ("e", "end", {})],
+                 [("s", "c", {}), ("c", "e", {"sourceHandle": "maybe"})])
+    assert fields(validate(graph, CATALOG, LIMITS)) == {"flow_data.edges[e1].sourceHandle"}
+
+
+def test_unknown_types_fail_only_against_an_authoritative_catalog():
+    graph = flow([("s", "start", {}), ("x", "quantum_oracle", {}), ("e", "end", {})], [("s", "x", {}), ("x", "e", {})])
+    assert validate(graph, CATALOG, LIMITS) == []
+    strict = Catalog(dict(BUILTIN), authoritative=True)
+    assert fields(validate(graph, strict, LIMITS)) == {"flow_data.nodes[x].type"}
+
+
+def test_limits_are_enforced_with_a_clear_message():
+    many = flow([("s", "start", {}), *[(f"n{i}", "merge", {}) for i in range(60)], ("e", "end", {})], [])
+    assert any("limit is 50" in p.description for p in validate(many, CATALOG, LIMITS))
+    huge = flow([("s", "start", {"blob": "x" * 70_000}), ("e", "end", {})], [("s", "e", {})])
+    assert any("larger than" in p.description for p in validate(huge, CATALOG, LIMITS))
+
+
+def test_deep_chain_does_not_recurse():
+    n = 45
+    nodes = [("s", "start", {}), *[(f"n{i}", "merge", {}) for i in range(n)], ("e", "end", {})]
+    chain = ["s", *[f"n{i}" for i in range(n)], "e"]
+    edges = [(a, b, {}) for a, b in zip(chain, chain[1:], strict=False)]
+    assert validate(flow(nodes, edges), CATALOG, Limits(1000, 1000, 10**6)) == []

@@ -1,0 +1,280 @@
+"""The workflow service over real gRPC: CRUD, versions, validation, roles, tenancy, concurrency."""
+
+import asyncio
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from agentic.workflow.v1 import workflow_pb2 as pb
+from services.workflow.convert import struct_to_dict
+from tests.auth.helpers import bearer, expect_code
+from tests.workflow.helpers import WorkflowStubs, graph, struct
+
+C = grpc.StatusCode
+
+
+@pytest.fixture(scope="module")
+async def stubs(workflow_service, auth_channel):
+    channel = grpc.aio.insecure_channel(workflow_service.address)
+    yield WorkflowStubs(channel, auth_channel)
+    await channel.close()
+
+
+async def test_create_get_with_version_one_and_catalog_warning(stubs):
+    owner = await stubs.auth.sign_up("wf")
+    created = await stubs.create(owner, "My flow", description="d", tags=["Demo", "demo", "rag"])
+    assert created.version == 1 and created.etag == '"1"' and list(created.tags) == ["demo", "rag"]
+    assert created.owner_id == owner.user.id and created.organization_id == owner.organization_id
+    assert any("executor" in w for w in created.warnings)
+    got = await stubs.workflows.GetWorkflow(pb.GetWorkflowRequest(id=created.id), metadata=bearer(owner.access_token))
+    assert struct_to_dict(got.flow_data) == graph()
+
+
+async def test_invalid_graph_is_invalid_argument_with_one_violation_per_problem(stubs):
+    owner = await stubs.auth.sign_up("wf-bad")
+    bad = {"nodes": [{"id": "start", "type": "start", "data": {}}, {"id": "llm", "type": "chat_model", "data": {}}],
+           "edges": [{"id": "e1", "source": "start", "target": "nowhere"}]}
+    error = await expect_code(C.INVALID_ARGUMENT, stubs.create(owner, flow=bad))
+    violations = error_details_pb2.BadRequest()
+    rpc_status.from_call(error).details[0].Unpack(violations)
+    fields = {v.field for v in violations.field_violations}
+    assert {"workflow.flow_data.nodes[llm].data.model", "workflow.flow_data.edges[e1].target",
+            "workflow.flow_data.nodes"} <= fields
+    await expect_code(C.INVALID_ARGUMENT, stubs.create(owner, name=" "))
+
+
+async def test_idempotent_create_with_request_id(stubs):
+    owner = await stubs.auth.sign_up("wf-idem")
+    request = pb.CreateWorkflowRequest(workflow=pb.Workflow(name="once", flow_data=struct(graph())), request_id="r-1")
+    first, second = await asyncio.gather(*(stubs.workflows.CreateWorkflow(request, metadata=bearer(owner.access_token))
+                                           for _ in range(2)))
+    assert first.id == second.id
+
+
+async def test_update_creates_versions_and_metadata_changes_do_not(stubs):
+    owner = await stubs.auth.sign_up("wf-ver")
+    md = bearer(owner.access_token)
+    wf = await stubs.create(owner)
+    renamed = await stubs.workflows.UpdateWorkflow(pb.UpdateWorkflowRequest(
+        workflow=pb.Workflow(id=wf.id, name="renamed", etag=wf.etag),
+        update_mask=field_mask_pb2.FieldMask(paths=["name"])), metadata=md)
+    assert renamed.name == "renamed" and renamed.version == 1 and renamed.etag != wf.etag
+    changed = await stubs.workflows.UpdateWorkflow(pb.UpdateWorkflowRequest(
+        workflow=pb.Workflow(id=wf.id, flow_data=struct(graph(model="bigger")), etag=renamed.etag),
+        update_mask=field_mask_pb2.FieldMask(paths=["flow_data"]), version_message="bigger model"), metadata=md)
+    assert changed.version == 2
+    versions = await stubs.workflows.ListWorkflowVersions(pb.ListWorkflowVersionsRequest(workflow_id=wf.id), metadata=md)
+    assert [(v.version, v.message) for v in versions.versions] == [(2, "bigger model"), (1, "")]
+    v1 = await stubs.workflows.GetWorkflowVersion(pb.GetWorkflowVersionRequest(workflow_id=wf.id, version=1), metadata=md)
+    assert struct_to_dict(v1.flow_data) == graph()
+    restored = await stubs.workflows.RestoreWorkflowVersion(
+        pb.RestoreWorkflowVersionRequest(workflow_id=wf.id, version=1), metadata=md)
+    assert restored.version == 3 and struct_to_dict(restored.flow_data) == graph()
+    await expect_code(C.NOT_FOUND, stubs.workflows.GetWorkflowVersion(
+        pb.GetWorkflowVersionRequest(workflow_id=wf.id, version=9), metadata=md))
+    await expect_code(C.INVALID_ARGUMENT, stubs.workflows.UpdateWorkflow(pb.UpdateWorkflowRequest(
+        workflow=pb.Workflow(id=wf.id, owner_id="me"), update_mask=field_mask_pb2.FieldMask(paths=["owner_id"])),
+        metadata=md))
+
+
+async def test_stale_etag_is_aborted_and_concurrent_updates_have_one_winner(stubs):
+    owner = await stubs.auth.sign_up("wf-race")
+    md = bearer(owner.access_token)
+    wf = await stubs.create(owner)
+    requests = [pb.UpdateWorkflowRequest(workflow=pb.Workflow(id=wf.id, flow_data=struct(graph(model=f"m{i}")),
+                                                              etag=wf.etag),
+                                         update_mask=field_mask_pb2.FieldMask(paths=["flow_data"]))
+                for i in range(6)]
+    results = await asyncio.gather(*(stubs.workflows.UpdateWorkflow(r, metadata=md) for r in requests),
+                                   return_exceptions=True)
+    winners = [r for r in results if isinstance(r, pb.Workflow)]
+    assert len(winners) == 1 and winners[0].version == 2
+    assert all(r.code() == C.ABORTED for r in results if not isinstance(r, pb.Workflow))
+    versions = await stubs.workflows.ListWorkflowVersions(pb.ListWorkflowVersionsRequest(workflow_id=wf.id), metadata=md)
+    assert len(versions.versions) == 2
+
+
+async def test_soft_delete_and_undelete(stubs):
+    owner = await stubs.auth.sign_up("wf-del")
+    md = bearer(owner.access_token)
+    wf = await stubs.create(owner)
+    await stubs.workflows.DeleteWorkflow(pb.DeleteWorkflowRequest(id=wf.id), metadata=md)
+    await expect_code(C.NOT_FOUND, stubs.workflows.GetWorkflow(pb.GetWorkflowRequest(id=wf.id), metadata=md))
+    deleted = await stubs.workflows.ListWorkflows(pb.ListWorkflowsRequest(show_deleted=True), metadata=md)
+    assert [w.id for w in deleted.workflows] == [wf.id] and deleted.workflows[0].HasField("delete_time")
+    back = await stubs.workflows.UndeleteWorkflow(pb.UndeleteWorkflowRequest(id=wf.id), metadata=md)
+    assert not back.HasField("delete_time")
+    assert (await stubs.workflows.GetWorkflow(pb.GetWorkflowRequest(id=wf.id), metadata=md)).id == wf.id
+
+
+async def test_list_filters_by_tag_and_name(stubs):
+    owner = await stubs.auth.sign_up("wf-list")
+    md = bearer(owner.access_token)
+    await stubs.create(owner, "Support bot", tags=["support"])
+    await stubs.create(owner, "Sales bot", tags=["sales"])
+    await stubs.create(owner, "100%_literal", tags=[])
+    by_tag = await stubs.workflows.ListWorkflows(pb.ListWorkflowsRequest(tag="support"), metadata=md)
+    assert [w.name for w in by_tag.workflows] == ["Support bot"]
+    by_name = await stubs.workflows.ListWorkflows(pb.ListWorkflowsRequest(query="BOT"), metadata=md)
+    assert [w.name for w in by_name.workflows] == ["Sales bot", "Support bot"]  # most recently updated first
+    literal = await stubs.workflows.ListWorkflows(pb.ListWorkflowsRequest(query="%_"), metadata=md)
+    assert [w.name for w in literal.workflows] == ["100%_literal"]
+    assert not by_tag.workflows[0].HasField("flow_data")
+
+
+async def test_pagination_through_250_workflows_returns_each_exactly_once(stubs):
+    owner = await stubs.auth.sign_up("wf-pages")
+    md = bearer(owner.access_token)
+    created = set()
+    for batch in range(0, 250, 25):
+        made = await asyncio.gather(*(stubs.create(owner, f"wf-{i}") for i in range(batch, batch + 25)))
+        created |= {w.id for w in made}
+    seen, token, pages = [], "", 0
+    while True:
+        page = await stubs.workflows.ListWorkflows(pb.ListWorkflowsRequest(page_size=40, page_token=token), metadata=md)
+        seen += [w.id for w in page.workflows]
+        pages += 1
+        token = page.next_page_token
+        if not token:
+            break
+    assert len(seen) == 250 and set(seen) == created and pages == 7
+    await expect_code(C.INVALID_ARGUMENT, stubs.workflows.ListWorkflows(
+        pb.ListWorkflowsRequest(page_token="bm90IGEgdG9rZW4="), metadata=md))
+
+
+async def test_roles_viewer_reads_member_edits_own_admin_edits_all(stubs):
+    owner = await stubs.auth.sign_up("wf-roles")
+    viewer = await stubs.member_of(owner, "viewer", "wf-viewer")
+    member = await stubs.member_of(owner, "member", "wf-member")
+    admin = await stubs.member_of(owner, "admin", "wf-admin")
+    owners_wf = await stubs.create(owner, "owner's")
+    assert (await stubs.workflows.GetWorkflow(pb.GetWorkflowRequest(id=owners_wf.id),
+                                              metadata=bearer(viewer.access_token))).id == owners_wf.id
+    await expect_code(C.PERMISSION_DENIED, stubs.create(viewer, "nope"))
+    members_wf = await stubs.create(member, "member's")
+
+    def rename(wf, name):
+        return pb.UpdateWorkflowRequest(workflow=pb.Workflow(id=wf.id, name=name),
+                                        update_mask=field_mask_pb2.FieldMask(paths=["name"]))
+
+    await expect_code(C.PERMISSION_DENIED, stubs.workflows.UpdateWorkflow(
+        rename(owners_wf, "x"), metadata=bearer(member.access_token)))
+    assert (await stubs.workflows.UpdateWorkflow(rename(members_wf, "mine"), metadata=bearer(member.access_token))).name == "mine"
+    assert (await stubs.workflows.UpdateWorkflow(rename(members_wf, "admin"), metadata=bearer(admin.access_token))).name == "admin"
+    await expect_code(C.PERMISSION_DENIED, stubs.workflows.DeleteWorkflow(
+        pb.DeleteWorkflowRequest(id=owners_wf.id), metadata=bearer(viewer.access_token)))
+
+
+async def test_public_workflows_are_readable_not_writable_across_organizations(stubs):
+    a, b = await stubs.auth.sign_up("wf-pub-a"), await stubs.auth.sign_up("wf-pub-b")
+    public = await stubs.create(a, "shared", is_public=True)
+    private = await stubs.create(a, "secret")
+    md_b = bearer(b.access_token)
+    assert (await stubs.workflows.GetWorkflow(pb.GetWorkflowRequest(id=public.id), metadata=md_b)).name == "shared"
+    await expect_code(C.PERMISSION_DENIED, stubs.workflows.UpdateWorkflow(pb.UpdateWorkflowRequest(
+        workflow=pb.Workflow(id=public.id, name="mine"), update_mask=field_mask_pb2.FieldMask(paths=["name"])),
+        metadata=md_b))
+    await expect_code(C.NOT_FOUND, stubs.workflows.GetWorkflow(pb.GetWorkflowRequest(id=private.id), metadata=md_b))
+    listed = await stubs.workflows.ListWorkflows(pb.ListWorkflowsRequest(), metadata=md_b)
+    assert public.id not in {w.id for w in listed.workflows}
+
+
+async def test_validate_saved_and_unsaved_graphs(stubs):
+    owner = await stubs.auth.sign_up("wf-validate")
+    md = bearer(owner.access_token)
+    wf = await stubs.create(owner)
+    ok = await stubs.workflows.ValidateWorkflow(pb.ValidateWorkflowRequest(id=wf.id), metadata=md)
+    assert ok.valid and not ok.violations and ok.warnings
+    broken = await stubs.workflows.ValidateWorkflow(pb.ValidateWorkflowRequest(
+        flow_data=struct({"nodes": [{"id": "a", "type": "start"}], "edges": []})), metadata=md)
+    assert not broken.valid and [v.field for v in broken.violations] == ["flow_data.nodes"]
+
+
+async def test_templates_list_instantiate_save_and_delete(stubs):
+    owner = await stubs.auth.sign_up("wf-tpl")
+    md = bearer(owner.access_token)
+    listed = await stubs.templates.ListTemplates(pb.ListTemplatesRequest(), metadata=md)
+    builtin_ids = {t.id for t in listed.templates if t.builtin}
+    assert {"builtin:simple-chat", "builtin:chat-with-memory", "builtin:rag-qa", "builtin:tool-agent",
+            "builtin:summarize-document", "builtin:branching-router"} <= builtin_ids
+    for template_id in builtin_ids:  # every built-in instantiates into a valid workflow
+        wf = await stubs.templates.CreateWorkflowFromTemplate(
+            pb.CreateWorkflowFromTemplateRequest(template_id=template_id), metadata=md)
+        check = await stubs.workflows.ValidateWorkflow(pb.ValidateWorkflowRequest(id=wf.id), metadata=md)
+        assert check.valid, (template_id, check.violations)
+    source = await stubs.create(owner, "to save")
+    saved = await stubs.templates.CreateTemplate(pb.CreateTemplateRequest(
+        workflow_id=source.id, name="Team flow", category="team"), metadata=md)
+    assert not saved.builtin
+    team = await stubs.templates.ListTemplates(pb.ListTemplatesRequest(category="team"), metadata=md)
+    assert [t.id for t in team.templates] == [saved.id]
+    await expect_code(C.FAILED_PRECONDITION, stubs.templates.DeleteTemplate(
+        pb.DeleteTemplateRequest(id="builtin:simple-chat"), metadata=md))
+    await stubs.templates.DeleteTemplate(pb.DeleteTemplateRequest(id=saved.id), metadata=md)
+    await expect_code(C.NOT_FOUND, stubs.templates.GetTemplate(pb.GetTemplateRequest(id=saved.id), metadata=md))
+
+
+async def test_export_import_round_trip_is_lossless_and_rebinds_credentials(stubs):
+    a, b = await stubs.auth.sign_up("wf-exp-a"), await stubs.auth.sign_up("wf-exp-b")
+    md_a, md_b = bearer(a.access_token), bearer(b.access_token)
+    flow = graph()
+    flow["nodes"][1]["data"]["api_key"] = "sk-inline-secret-never-exported"
+    wf = await stubs.create(a, "exported", description="desc", tags=["t1"], flow=flow)
+    await stubs.workflows.UpdateWorkflow(pb.UpdateWorkflowRequest(
+        workflow=pb.Workflow(id=wf.id, flow_data=struct(graph(model="v2"))),
+        update_mask=field_mask_pb2.FieldMask(paths=["flow_data"]), version_message="second"), metadata=md_a)
+    document = await stubs.workflows.ExportWorkflow(pb.ExportWorkflowRequest(id=wf.id, include_versions=True),
+                                                    metadata=md_a)
+    assert document.format == "agentic.workflow/v1" and len(document.versions) == 2
+    assert "sk-inline-secret" not in str(document)
+    assert [(c.node_id, c.service_type, c.name) for c in document.credentials] == [("chat", "openai", "default")]
+    imported = await stubs.workflows.ImportWorkflow(pb.ImportWorkflowRequest(document=document), metadata=md_b)
+    assert imported.organization_id == b.organization_id and imported.version == 2
+    again = await stubs.workflows.ExportWorkflow(pb.ExportWorkflowRequest(id=imported.id, include_versions=True),
+                                                 metadata=md_b)
+    for field in ("format", "name", "description", "tags", "flow_data", "credentials"):
+        assert getattr(again, field) == getattr(document, field), field
+    assert [(v.version, v.message, v.flow_data) for v in again.versions] == \
+        [(v.version, v.message, v.flow_data) for v in document.versions]
+    rebound = await stubs.workflows.ImportWorkflow(pb.ImportWorkflowRequest(
+        document=document, name="rebound", credential_bindings={"openai/default": "team-key"}), metadata=md_b)
+    assert struct_to_dict(rebound.flow_data)["nodes"][1]["data"]["credential"]["name"] == "team-key"
+    await expect_code(C.INVALID_ARGUMENT, stubs.workflows.ImportWorkflow(
+        pb.ImportWorkflowRequest(document=pb.WorkflowDocument(format="other")), metadata=md_b))
+
+
+async def test_tenant_isolation_every_id_taking_rpc_is_not_found(stubs):
+    a, b = await stubs.auth.sign_up("wf-iso-a"), await stubs.auth.sign_up("wf-iso-b")
+    wf = await stubs.create(b, "b's")
+    template = await stubs.templates.CreateTemplate(pb.CreateTemplateRequest(workflow_id=wf.id, name="b"),
+                                                    metadata=bearer(b.access_token))
+    md = bearer(a.access_token)
+    mask = field_mask_pb2.FieldMask(paths=["name"])
+    for call in (
+        stubs.workflows.GetWorkflow(pb.GetWorkflowRequest(id=wf.id), metadata=md),
+        stubs.workflows.UpdateWorkflow(pb.UpdateWorkflowRequest(workflow=pb.Workflow(id=wf.id, name="x"),
+                                                                update_mask=mask), metadata=md),
+        stubs.workflows.DeleteWorkflow(pb.DeleteWorkflowRequest(id=wf.id), metadata=md),
+        stubs.workflows.UndeleteWorkflow(pb.UndeleteWorkflowRequest(id=wf.id), metadata=md),
+        stubs.workflows.ListWorkflowVersions(pb.ListWorkflowVersionsRequest(workflow_id=wf.id), metadata=md),
+        stubs.workflows.GetWorkflowVersion(pb.GetWorkflowVersionRequest(workflow_id=wf.id, version=1), metadata=md),
+        stubs.workflows.RestoreWorkflowVersion(pb.RestoreWorkflowVersionRequest(workflow_id=wf.id, version=1),
+                                               metadata=md),
+        stubs.workflows.ValidateWorkflow(pb.ValidateWorkflowRequest(id=wf.id), metadata=md),
+        stubs.workflows.ExportWorkflow(pb.ExportWorkflowRequest(id=wf.id), metadata=md),
+        stubs.templates.GetTemplate(pb.GetTemplateRequest(id=template.id), metadata=md),
+        stubs.templates.DeleteTemplate(pb.DeleteTemplateRequest(id=template.id), metadata=md),
+        stubs.templates.CreateTemplate(pb.CreateTemplateRequest(workflow_id=wf.id), metadata=md),
+        stubs.templates.CreateWorkflowFromTemplate(pb.CreateWorkflowFromTemplateRequest(template_id=template.id),
+                                                   metadata=md),
+    ):
+        await expect_code(C.NOT_FOUND, call)
+
+
+async def test_unauthenticated_calls_are_refused(stubs):
+    await expect_code(C.UNAUTHENTICATED, stubs.workflows.ListWorkflows(pb.ListWorkflowsRequest()))
+    await expect_code(C.UNAUTHENTICATED, stubs.workflows.ListWorkflows(pb.ListWorkflowsRequest(),
+                                                                      metadata=bearer("forged.token.here")))
