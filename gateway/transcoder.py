@@ -51,6 +51,7 @@ class Binding:
     response_has_etag: bool = False
     resume_field: str = ""  # after_seq: filled from Last-Event-ID
     query_fields: dict[str, d.FieldDescriptor] = field(default_factory=dict)
+    field_masks: tuple[str, ...] = ()  # top-level FieldMask fields
 
     @property
     def specificity(self) -> tuple:
@@ -116,6 +117,8 @@ def _binding(service: str, method: d.MethodDescriptor, rule: http_pb2.HttpRule) 
         response_has_etag="etag" in method.output_type.fields_by_name,
         resume_field="after_seq" if "after_seq" in method.input_type.fields_by_name else "",
         query_fields=query_fields,
+        field_masks=tuple(f.name for f in method.input_type.fields
+                          if f.message_type is not None and f.message_type.full_name == "google.protobuf.FieldMask"),
     )
 
 
@@ -225,12 +228,19 @@ def build_request(binding: Binding, path_params: dict, query: list[tuple[str, st
             _set_path(data, binding.resume_field, int(last_event_id))
         except ValueError:
             raise RequestError("Last-Event-ID must be an event id from this stream", "Last-Event-ID") from None
+    for name in binding.field_masks:
+        if isinstance(data.get(name), str):  # we speak snake_case; protojson wants lowerCamel mask paths
+            data[name] = ",".join(_camel(path.strip()) for path in data[name].split(",") if path.strip())
     try:
         return json_format.ParseDict(data, binding.request_class(), ignore_unknown_fields=True)
     except json_format.ParseError as exc:
         raise RequestError(f"invalid request: {exc}") from None
     except (TypeError, ValueError, AttributeError) as exc:
         raise RequestError(f"invalid request: {exc}") from None
+
+
+def _camel(path: str) -> str:
+    return ".".join(re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), part) for part in path.split("."))
 
 
 def to_json_dict(message) -> dict:

@@ -1,0 +1,131 @@
+"""Workflows through the gateway over HTTP, as the web console and scripts use them."""
+
+import asyncio
+import uuid
+
+import httpx
+import pytest
+
+from tests.workflow.helpers import graph
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+async def http(gateway_url):
+    async with httpx.AsyncClient(base_url=f"{gateway_url}/api/v1", timeout=20) as client:
+        yield client
+
+
+async def user(http, tag: str) -> dict:
+    response = await http.post("/auth/signup", json={"email": f"{tag}-{uuid.uuid4().hex[:8]}@example.com",
+                                                     "password": PASSWORD})
+    session = response.json()
+    return {"Authorization": f"Bearer {session['access_token']}", "_session": session}
+
+
+def h(u: dict) -> dict:
+    return {k: v for k, v in u.items() if not k.startswith("_")}
+
+
+async def test_crud_versions_and_etag_headers(http):
+    u = await user(http, "http-wf")
+    created = await http.post("/workflows", headers=h(u), json={"name": "Flow", "tags": ["x"], "flow_data": graph()})
+    assert created.status_code == 200, created.text
+    wf = created.json()
+    assert created.headers["etag"] == wf["etag"] and wf["version"] == 1
+    assert wf["flow_data"]["nodes"][0]["position"] == {"x": 0, "y": 0}  # integers stay integers
+    path = f"/workflows/{wf['id']}"
+    got = await http.get(path, headers=h(u))
+    assert got.json()["name"] == "Flow" and got.headers["etag"] == wf["etag"]
+
+    patched = await http.patch(f"{path}?update_mask=flow_data&version_message=v2", headers={**h(u), "If-Match": wf["etag"]},
+                               json={"flow_data": graph(model="v2")})
+    assert patched.status_code == 200 and patched.json()["version"] == 2
+    stale = await http.patch(f"{path}?update_mask=name", headers={**h(u), "If-Match": wf["etag"]}, json={"name": "late"})
+    assert stale.status_code == 409 and stale.json()["status"] == "ABORTED"
+
+    versions = (await http.get(f"{path}/versions", headers=h(u))).json()["versions"]
+    assert [v["version"] for v in versions] == [2, 1] and versions[0]["message"] == "v2"
+    v1 = await http.get(f"{path}/versions/1", headers=h(u))
+    assert v1.json()["flow_data"] == graph()
+    restored = await http.post(f"{path}/versions/1:restore", headers=h(u), json={})
+    assert restored.status_code == 200 and restored.json()["version"] == 3
+
+    listed = (await http.get("/workflows?tag=x&page_size=10", headers=h(u))).json()
+    assert [w["id"] for w in listed["workflows"]] == [wf["id"]]
+    assert (await http.delete(path, headers=h(u))).status_code == 200
+    assert (await http.get(path, headers=h(u))).status_code == 404
+    assert (await http.post(f"{path}:undelete", headers=h(u), json={})).status_code == 200
+
+
+async def test_validation_errors_name_nodes_and_edges(http):
+    u = await user(http, "http-wf-bad")
+    response = await http.post("/workflows", headers=h(u), json={"name": "bad", "flow_data": {
+        "nodes": [{"id": "start", "type": "start"}, {"id": "s2", "type": "start"}, {"id": "llm", "type": "chat_model"}],
+        "edges": [{"id": "e9", "source": "llm", "target": "void"}]}})
+    assert response.status_code == 400
+    fields = {v["field"] for v in response.json()["details"][0]["field_violations"]}
+    assert {"workflow.flow_data.nodes", "workflow.flow_data.nodes[llm].data.model",
+            "workflow.flow_data.edges[e9].target"} <= fields
+    check = await http.post("/workflows:validate", headers=h(u), json={"flow_data": graph()})
+    assert check.status_code == 200 and check.json()["valid"] is True
+    saved = (await http.post("/workflows", headers=h(u), json={"name": "ok", "flow_data": graph()})).json()
+    by_id = await http.post(f"/workflows/{saved['id']}:validate", headers=h(u), json={})
+    assert by_id.json()["valid"] is True and by_id.json()["warnings"]
+
+
+async def test_oversized_graph_is_rejected_clearly(http):
+    u = await user(http, "http-wf-big")
+    nodes = [{"id": "s", "type": "start"}, *[{"id": f"n{i}", "type": "merge"} for i in range(60)], {"id": "e", "type": "end"}]
+    response = await http.post("/workflows", headers=h(u), json={"name": "big", "flow_data": {"nodes": nodes, "edges": []}})
+    assert response.status_code == 400 and "limit is 50" in response.text
+
+
+async def test_templates_export_import_over_http(http):
+    a, b = await user(http, "http-tpl-a"), await user(http, "http-tpl-b")
+    templates = (await http.get("/templates", headers=h(a))).json()["templates"]
+    assert len([t for t in templates if t["builtin"]]) >= 6
+    made = await http.post("/templates/builtin:rag-qa:instantiate", headers=h(a), json={"name": "My RAG"})
+    assert made.status_code == 200 and made.json()["name"] == "My RAG"
+    exported = await http.get(f"/workflows/{made.json()['id']}:export?include_versions=true", headers=h(a))
+    document = exported.json()
+    assert document["format"] == "agentic.workflow/v1" and document["credentials"]
+    imported = await http.post("/workflows:import", headers=h(b), json={"document": document, "name": "Copied"})
+    assert imported.status_code == 200 and imported.json()["organization_id"] == b["_session"]["organization_id"]
+    assert imported.json()["flow_data"] == made.json()["flow_data"]
+
+
+async def test_tenant_isolation_matrix_over_http(http):
+    a, b = await user(http, "http-iso-a"), await user(http, "http-iso-b")
+    wf = (await http.post("/workflows", headers=h(b), json={"name": "b", "flow_data": graph()})).json()
+    template = (await http.post("/templates", headers=h(b), json={"workflow_id": wf["id"], "name": "t"})).json()
+    wid, tid = wf["id"], template["id"]
+    for method, path, body in (
+        ("GET", f"/workflows/{wid}", None),
+        ("PATCH", f"/workflows/{wid}?update_mask=name", {"name": "x"}),
+        ("DELETE", f"/workflows/{wid}", None),
+        ("POST", f"/workflows/{wid}:undelete", {}),
+        ("GET", f"/workflows/{wid}/versions", None),
+        ("GET", f"/workflows/{wid}/versions/1", None),
+        ("POST", f"/workflows/{wid}/versions/1:restore", {}),
+        ("POST", f"/workflows/{wid}:validate", {}),
+        ("GET", f"/workflows/{wid}:export", None),
+        ("GET", f"/templates/{tid}", None),
+        ("DELETE", f"/templates/{tid}", None),
+        ("POST", f"/templates/{tid}:instantiate", {}),
+        ("POST", "/templates", {"workflow_id": wid}),
+    ):
+        response = await http.request(method, path, headers=h(a), json=body)
+        assert response.status_code == 404, (method, path, response.status_code, response.text)
+    assert (await http.get(f"/workflows/{wid}", headers=h(b))).status_code == 200
+
+
+async def test_api_key_reads_and_writes_workflows(http):
+    owner = await user(http, "http-wf-key")
+    key = (await http.post("/api-keys", headers=h(owner), json={"name": "ci", "role": "member"})).json()["key"]
+    made = await http.post("/workflows", headers={"X-API-Key": key}, json={"name": "by key", "flow_data": graph()})
+    assert made.status_code == 200 and made.json()["owner_id"].startswith("apikey:")
+    results = await asyncio.gather(*(http.get(f"/workflows/{made.json()['id']}", headers={"X-API-Key": key})
+                                     for _ in range(10)))
+    assert {r.status_code for r in results} == {200}
