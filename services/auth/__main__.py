@@ -5,6 +5,8 @@ import logging
 import sys
 from pathlib import Path
 
+import uvloop
+
 from services.auth.settings import AuthSettings
 from services.common import migrations
 from services.common.server import configure_logging, run_until_signalled
@@ -36,7 +38,7 @@ def main() -> None:
     if command == "migrate":
         migrations.upgrade(Path(__file__).parent, "auth", settings.database_url)
     elif command == "serve":
-        asyncio.run(serve(settings))
+        uvloop.run(serve(settings))
     elif command == "reencrypt-credentials":
         asyncio.run(reencrypt(settings))
     else:

@@ -75,7 +75,7 @@ class RunningAuth:
 
 
 def build_domain(settings: AuthSettings):
-    engine = make_engine(settings.database_url, settings.db_pool_size)
+    engine = make_engine(settings.database_url, settings.db_pool_size, settings.db_pool_pre_ping)
     db = Database(engine)
     signer = SigningKeyring(settings.signing_keys, settings.jwt_issuer, settings.jwt_audience)
     hasher = PasswordHasher(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)

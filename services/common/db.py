@@ -16,11 +16,14 @@ def async_url(url: str) -> str:
     raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]}")
 
 
-def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+def make_engine(url: str, pool_size: int = 10, pre_ping: bool = False) -> AsyncEngine:
+    """Pooled engine. `pre_ping` is off by default: with asyncpg it costs three extra round trips per
+    checkout (measured: a GET went from 1 to 4 round trips, ~0.5 ms to ~1 ms). Dead connections are
+    detected on use instead (SQLAlchemy invalidates them on a disconnect error) and recycled every 30 min."""
     if not url:
         raise RuntimeError("no database configured: set DATABASE_URL (the launcher sets it for you)")
     return create_async_engine(
-        async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+        async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping, pool_recycle=1800
     )
 
 

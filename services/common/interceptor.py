@@ -40,26 +40,33 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, policy: Mapping[str, str], verifier: TokenVerifier | None):
         self._policy = policy
         self._verifier = verifier
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}  # built once per method, not per call
 
     async def intercept_service(self, continuation, handler_call_details):
-        handler = await continuation(handler_call_details)
         method = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is not None:
+            return wrapped
+        handler = await continuation(handler_call_details)
         if handler is None or method.startswith(_INFRASTRUCTURE):
             return handler
         rule = self._policy.get(method)
         if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
+            wrapped = grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(handler.unary_unary, method, rule),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
+        elif handler.unary_stream:
+            wrapped = grpc.unary_stream_rpc_method_handler(
                 self._wrap_stream(handler.unary_stream, method, rule),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
-        return handler
+        else:
+            return handler
+        self._wrapped[method] = wrapped
+        return wrapped
 
     async def _authenticate(self, rule: str | None, context) -> caller_ctx.Caller | None:
         metadata = context.invocation_metadata()

@@ -12,6 +12,8 @@ class ServiceSettings(BaseSettings):
     # Empty: the launcher's embedded PostgreSQL (it exports DATABASE_URL to the services it starts).
     database_url: str = ""
     db_pool_size: int = 10
+    # Costs 3 round trips per checkout with asyncpg; turn on where connections die silently (some proxies).
+    db_pool_pre_ping: bool = False
     host: str = "127.0.0.1"
     port: int = 0
     # Access tokens: who issues them and for whom.

@@ -38,7 +38,7 @@ class TokenVerifier:
         self._issuer = issuer
         self._audience = audience
         self._keys: dict[str, object] = {}
-        self._last_fetch = 0.0
+        self._last_fetch = float("-inf")
         self._refetch_interval = refetch_interval
         self._lock = asyncio.Lock()
         self._verified: OrderedDict[str, tuple[Caller, float]] = OrderedDict()
@@ -55,13 +55,14 @@ class TokenVerifier:
             # Unknown kid: refresh, but not more often than the interval (an attacker's random kids
             # must not turn into a flood of JWKS fetches).
             stale = time.monotonic() - self._last_fetch >= self._refetch_interval
-            if not self._keys or (kid not in self._keys and stale):
-                self._last_fetch = time.monotonic()
+            if kid not in self._keys and stale:
                 try:
                     jwks = await self._fetch_jwks()
                     self._keys = {k["kid"]: public_key_from_jwk(k) for k in jwks}
-                except Exception as exc:  # auth down: keep the keys we have
+                    self._last_fetch = time.monotonic()
+                except Exception as exc:  # auth down: keep the keys we have, retry soon
                     log.warning("could not refresh signing keys: %s", exc)
+                    self._last_fetch = time.monotonic() - self._refetch_interval + 1.0
         return self._keys.get(kid)
 
     async def verify(self, token: str) -> Caller:

@@ -1,9 +1,11 @@
 """`python -m services.workflow [serve|migrate]`."""
 
-import asyncio
+
 import logging
 import sys
 from pathlib import Path
+
+import uvloop
 
 from services.common import migrations
 from services.common.server import configure_logging, run_until_signalled
@@ -33,7 +35,7 @@ def main() -> None:
     if command == "migrate":
         migrations.upgrade(Path(__file__).parent, "workflow", settings.database_url)
     elif command == "serve":
-        asyncio.run(serve(settings))
+        uvloop.run(serve(settings))
     else:
         sys.exit(f"unknown command {command!r}; use serve or migrate")
 

@@ -43,7 +43,7 @@ class RunningWorkflow:
 
 
 async def start(settings: WorkflowSettings) -> RunningWorkflow:
-    engine = make_engine(settings.database_url, settings.db_pool_size)
+    engine = make_engine(settings.database_url, settings.db_pool_size, settings.db_pool_pre_ping)
     db = Database(engine)
     limits = Limits(settings.max_nodes, settings.max_edges, settings.max_flow_data_bytes)
     workflows = Workflows(db, NodeCatalogClient(settings.executor_address), limits, settings.undelete_days)

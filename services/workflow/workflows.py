@@ -102,7 +102,7 @@ class Workflows:
         return row, warnings
 
     async def get(self, caller: Caller, workflow_id: str):
-        async with self.db.transaction() as repo:
+        async with self.db.reading() as repo:
             row = await repo.workflow(uuid.UUID(caller.org_id), parse_id(workflow_id))
         if row is None:
             raise NotFound("workflow", workflow_id)
@@ -117,7 +117,7 @@ class Workflows:
                 after = (datetime.fromisoformat(cursor["u"]), uuid.UUID(cursor["i"]))
             except (KeyError, ValueError, TypeError):
                 raise InvalidArgument("page_token", "not a page token returned by this API") from None
-        async with self.db.transaction() as repo:
+        async with self.db.reading() as repo:
             rows = await repo.workflows_page(uuid.UUID(caller.org_id), after=after, limit=limit, tag=tag.strip().lower(),
                                              query=query.strip()[:200], deleted=show_deleted)
         next_token = ""
@@ -200,13 +200,13 @@ class Workflows:
         before = cursor.get("v") if cursor else None
         if before is not None and not isinstance(before, int):
             raise InvalidArgument("page_token", "not a page token returned by this API")
-        async with self.db.transaction() as repo:
+        async with self.db.reading() as repo:
             rows = await repo.versions_page(workflow.id, before=before, limit=limit)
         return rows, encode_cursor({"v": rows[-1].version}) if len(rows) == limit else ""
 
     async def version(self, caller: Caller, workflow_id: str, number: int):
         workflow = await self.get(caller, workflow_id)
-        async with self.db.transaction() as repo:
+        async with self.db.reading() as repo:
             row = await repo.version(workflow.id, number)
         if row is None:
             raise NotFound("workflow version", f"{workflow_id}/{number}")

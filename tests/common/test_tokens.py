@@ -1,5 +1,6 @@
 """Local token verification refuses every token that is not exactly ours."""
 
+import asyncio
 import base64
 import json
 import time
@@ -93,3 +94,25 @@ async def test_unknown_kid_refetches_keys_at_most_once_per_interval(signer):
         with pytest.raises(Unauthenticated):
             await verifier.verify(forge(signer, _headers={"kid": "random"}))
     assert calls == 1
+
+
+async def test_a_failed_key_fetch_is_retried_soon_not_after_the_full_interval(signer):
+    attempts = 0
+
+    async def flaky():
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            raise ConnectionError("auth is still starting")
+        return signer.jwks()
+
+    verifier = TokenVerifier(flaky, ISS, AUD, refetch_interval=1.2)
+    token = signer.sign(subject="u", org_id="o", role="viewer", ttl=60)
+    with pytest.raises(Unauthenticated):
+        await verifier.verify(token)
+    await asyncio.sleep(0.3)  # well under the interval: a failure only backs off about a second
+    with pytest.raises(Unauthenticated):
+        await verifier.verify(token)
+    assert attempts == 1
+    await asyncio.sleep(1.0)
+    assert (await verifier.verify(token)).subject == "u"
