@@ -29,7 +29,10 @@ def of_kind(kind: str) -> list[dict]:
 
 def test_every_manifest_validates_against_the_kubernetes_schema():
     for name, doc in documents():
-        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        try:
+            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            raise AssertionError(f"{name}: {doc['kind']} {doc['metadata']['name']}: {exc}") from None
     example = yaml.safe_load((K8S / "secrets.example.yaml").read_text())
     kubernetes_validate.validate(example, K8S_VERSION, strict=True)
 
