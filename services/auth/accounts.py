@@ -175,7 +175,7 @@ class Accounts:
             await repo.revoke_session(uuid.UUID(caller.session_id), "sign_out", now())
 
     async def profile(self, caller: Caller):
-        async with self.db.transaction() as repo:
+        async with self.db.reading() as repo:
             user = await repo.user(uuid.UUID(caller.user_id))
         if user is None:
             raise NotFound("user", caller.user_id)
@@ -210,7 +210,7 @@ class Accounts:
 
     async def is_revoked(self, caller: Caller) -> bool:
         """Auth's own RPCs refuse tokens of ended sessions, password-changed users and revoked keys at once."""
-        async with self.db.transaction() as repo:
+        async with self.db.reading() as repo:
             if caller.kind == "user" and caller.session_id:
                 state = await repo.session_state(uuid.UUID(caller.session_id))
                 return (state is None or state.revoked_at is not None

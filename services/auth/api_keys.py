@@ -37,12 +37,12 @@ class ApiKeys:
 
     async def list(self, caller: Caller, size: int, token: str):
         limit = page_size(size)
-        async with self.db.transaction() as repo:
+        async with self.db.reading() as repo:
             rows = await repo.api_keys_of(uuid.UUID(caller.org_id), cursor_after(token, "i"), limit)
         return rows, next_token(rows, limit, "created_at", "id", "i")
 
     async def get(self, caller: Caller, key_id: str):
-        async with self.db.transaction() as repo:
+        async with self.db.reading() as repo:
             row = await repo.api_key(uuid.UUID(caller.org_id), parse_id(key_id))
         if row is None:
             raise NotFound("api key", key_id)

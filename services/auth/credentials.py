@@ -60,12 +60,12 @@ class Credentials:
 
     async def list(self, caller: Caller, service_type: str, size: int, token: str):
         limit = page_size(size)
-        async with self.db.transaction() as repo:
+        async with self.db.reading() as repo:
             rows = await repo.credentials_of(uuid.UUID(caller.org_id), service_type, cursor_after(token, "i"), limit)
         return rows, next_token(rows, limit, "created_at", "id", "i")
 
     async def get(self, caller: Caller, credential_id: str):
-        async with self.db.transaction() as repo:
+        async with self.db.reading() as repo:
             row = await repo.credential(uuid.UUID(caller.org_id), parse_id(credential_id))
         if row is None:
             raise NotFound("credential", credential_id)

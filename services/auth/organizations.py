@@ -48,13 +48,13 @@ class Organizations:
 
     async def list(self, caller: Caller, size: int, token: str):
         limit = page_size(size)
-        async with self.db.transaction() as repo:
+        async with self.db.reading() as repo:
             rows = await repo.organizations_of(uuid.UUID(caller.user_id), cursor_after(token, "i"), limit)
         return rows, next_token(rows, limit, "created_at", "id", "i")
 
     async def get(self, caller: Caller, organization_id: str):
         org_id = parse_id(organization_id)
-        async with self.db.transaction() as repo:
+        async with self.db.reading() as repo:
             row = await repo.organization_for_member(org_id, uuid.UUID(caller.user_id))
         if row is None:
             raise NotFound("organization", organization_id)
@@ -79,7 +79,7 @@ class Organizations:
     async def members(self, caller: Caller, organization_id: str, size: int, token: str):
         org_id = self._active(caller, organization_id)
         limit = page_size(size)
-        async with self.db.transaction() as repo:
+        async with self.db.reading() as repo:
             rows = await repo.members(org_id, cursor_after(token, "u"), limit)
         return rows, next_token(rows, limit, "created_at", "user_id", "u")
 

@@ -4,14 +4,11 @@
 of work); domain code never sees SQLAlchemy.
 """
 
-import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 from sqlalchemy import String, delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.auth.models import (
     api_keys,
@@ -23,35 +20,18 @@ from services.auth.models import (
     sessions,
     users,
 )
+from services.common.db import Database as BaseDatabase
+from services.common.db import Repository as BaseRepository
 from services.common.errors import AlreadyExists
 
 UNIQUE_VIOLATION = "23505"
-
-
-class Database:
-    def __init__(self, engine: AsyncEngine):
-        self.engine = engine
-
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator["Repository"]:
-        async with self.engine.begin() as conn:
-            yield Repository(conn)
 
 
 def _is_unique_violation(exc: IntegrityError) -> bool:
     return getattr(exc.orig, "sqlstate", None) == UNIQUE_VIOLATION or "unique" in str(exc.orig).lower()
 
 
-class Repository:
-    def __init__(self, conn: AsyncConnection):
-        self.conn = conn
-
-    async def _one(self, stmt):
-        return (await self.conn.execute(stmt)).first()
-
-    async def _all(self, stmt):
-        return (await self.conn.execute(stmt)).all()
-
+class Repository(BaseRepository):
     # --- users -----------------------------------------------------------------------------------------
     async def create_user(self, user_id: uuid.UUID, email: str, password_hash: str, display_name: str,
                           now: datetime):
@@ -290,3 +270,7 @@ class Repository:
         await self.conn.execute(update(credentials).where(credentials.c.id == credential_id)
                                 .values(key_version=key_version, ciphertext=ciphertext))
 
+
+class Database(BaseDatabase[Repository]):
+    def __init__(self, engine):
+        super().__init__(engine, Repository)

@@ -1,9 +1,12 @@
 """The async SQLAlchemy engine every service uses, and the embedded PostgreSQL for a machine with nothing."""
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Generic, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 log = logging.getLogger(__name__)
 
@@ -39,3 +42,39 @@ def start_embedded_postgres(data_dir: Path, cleanup: str | None = None):
     server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
     log.info("embedded PostgreSQL at %s", data_dir)
     return server
+
+
+class Repository:
+    """Base of every service's repository: one connection, one unit of work."""
+
+    def __init__(self, conn: AsyncConnection):
+        self.conn = conn
+
+    async def _one(self, stmt):
+        return (await self.conn.execute(stmt)).first()
+
+    async def _all(self, stmt):
+        return (await self.conn.execute(stmt)).all()
+
+
+R = TypeVar("R", bound=Repository)
+
+
+class Database(Generic[R]):
+    """Hands out a service's repository bound to a connection: in a transaction, or for one-statement reads."""
+
+    def __init__(self, engine: AsyncEngine, repository: type[R]):
+        self.engine = engine
+        self._repository = repository
+        # Single-statement reads need no BEGIN/COMMIT: two round trips saved on every GET.
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[R]:
+        async with self.engine.begin() as conn:
+            yield self._repository(conn)
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[R]:
+        async with self._autocommit.connect() as conn:
+            yield self._repository(conn)

@@ -1,46 +1,19 @@
 """All SQL of the workflow service. Every query is scoped by organization (public reads are explicit)."""
 
-import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 from sqlalchemy import func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.common.db import Database as BaseDatabase
+from services.common.db import Repository as BaseRepository
 from services.workflow.models import templates, workflow_versions, workflows
 
 SUMMARY_COLUMNS = [c for c in workflows.c if c.name != "flow_data"]
 
 
-class Database:
-    def __init__(self, engine: AsyncEngine):
-        self.engine = engine
-        # Single-statement reads need no BEGIN/COMMIT: two round trips saved on every GET.
-        self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator["Repository"]:
-        async with self.engine.begin() as conn:
-            yield Repository(conn)
-
-    @contextlib.asynccontextmanager
-    async def reading(self) -> AsyncIterator["Repository"]:
-        async with self.autocommit.connect() as conn:
-            yield Repository(conn)
-
-
-class Repository:
-    def __init__(self, conn: AsyncConnection):
-        self.conn = conn
-
-    async def _one(self, stmt):
-        return (await self.conn.execute(stmt)).first()
-
-    async def _all(self, stmt):
-        return (await self.conn.execute(stmt)).all()
-
+class Repository(BaseRepository):
     # --- workflows --------------------------------------------------------------------------------------
     async def insert_workflow(self, values: dict):
         """Insert; with a request_id already used in this organization, return the first workflow instead."""
@@ -127,3 +100,8 @@ class Repository:
 
     async def now(self) -> datetime:
         return (await self.conn.execute(select(func.now()))).scalar_one()
+
+
+class Database(BaseDatabase[Repository]):
+    def __init__(self, engine):
+        super().__init__(engine, Repository)
