@@ -166,8 +166,9 @@ class Repository(BaseRepository):
 
     async def session_state(self, session_id: uuid.UUID):
         """(revoked_at, tokens_not_before) for the revocation check on every authenticated auth RPC."""
-        return await self._one(select(sessions.c.revoked_at, users.c.tokens_not_before)
-                               .join(users, users.c.id == sessions.c.user_id).where(sessions.c.id == session_id))
+        return await self._fetch_one(
+            "SELECT s.revoked_at, u.tokens_not_before FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id "
+            "WHERE s.id = $1", session_id)
 
     async def revocations_since(self, since: datetime, limit: int = 10_000) -> list[str]:
         revoked_sessions = select(sessions.c.id.cast(String)).where(sessions.c.revoked_at >= since)

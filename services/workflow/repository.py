@@ -3,7 +3,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, insert, or_, select, tuple_, update
+from sqlalchemy import func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.common.db import Database as BaseDatabase
@@ -28,11 +28,11 @@ class Repository(BaseRepository):
         return row, True
 
     async def workflow(self, org_id: uuid.UUID, workflow_id: uuid.UUID, *, deleted: bool = False):
-        """A workflow of this organization, or a public one of any organization."""
-        stmt = select(workflows).where(workflows.c.id == workflow_id,
-                                       or_(workflows.c.org_id == org_id, workflows.c.is_public.is_(True)))
-        stmt = stmt.where(workflows.c.deleted_at.is_not(None) if deleted else workflows.c.deleted_at.is_(None))
-        return await self._one(stmt)
+        """A workflow of this organization, or a public one of any organization. (Every GET: raw SQL.)"""
+        state = "IS NOT NULL" if deleted else "IS NULL"
+        return await self._fetch_one(
+            f"SELECT * FROM workflow.workflows WHERE id = $1 AND (org_id = $2 OR is_public) AND deleted_at {state}",
+            workflow_id, org_id)
 
     async def workflow_for_update(self, org_id: uuid.UUID, workflow_id: uuid.UUID, *, deleted: bool = False):
         stmt = select(workflows).where(workflows.c.id == workflow_id, workflows.c.org_id == org_id)
