@@ -1,6 +1,7 @@
 """Sign-up, sign-in, sessions and tokens over real gRPC against the running auth service."""
 
 import asyncio
+import uuid
 
 import grpc
 import pytest
@@ -170,3 +171,13 @@ async def test_revocation_feed_stops_signed_out_tokens_in_other_services(stubs, 
     other = await stubs.sign_up("feed-ok")
     await feed.poll_once()
     assert (await verifier.verify(other.access_token)).subject == other.user.id
+
+
+async def test_sign_in_is_throttled_per_client_address_across_accounts(stubs, auth_service):
+    address = (("x-client-address", f"203.0.113.{uuid.uuid4().int % 250}-{uuid.uuid4().hex[:6]}"),)
+    limit = auth_service.settings.max_failures_per_address
+    for _ in range(limit):  # a different account each time: only the address ties them together
+        await expect_code(C.UNAUTHENTICATED, stubs.auth.SignIn(
+            auth_pb2.SignInRequest(email=unique_email("spray"), password="guess guess"), metadata=address))
+    await expect_code(C.RESOURCE_EXHAUSTED, stubs.auth.SignIn(
+        auth_pb2.SignInRequest(email=unique_email("spray"), password="guess guess"), metadata=address))
