@@ -161,3 +161,27 @@ def validate(flow: dict, catalog: Catalog, limits: Limits, prefix: str = "flow_d
             problem(f"nodes[{sorted(component)[0]}]", f"cycle through {members} has no loop node; "
                                                       "use a loop node to repeat steps (it bounds iterations)")
     return problems
+
+
+@dataclass
+class GraphDiff:
+    nodes_added: list[str]
+    nodes_removed: list[str]
+    nodes_changed: list[str]
+    edges_added: list[str]
+    edges_removed: list[str]
+    edges_changed: list[str]
+
+
+def _by_id(items) -> dict:
+    return {item["id"]: item for item in items or [] if isinstance(item, dict) and "id" in item}
+
+
+def diff(old: dict, new: dict) -> GraphDiff:
+    """Node and edge ids added, removed and changed from `old` to `new` (sorted, for stable output)."""
+    parts = []
+    for key in ("nodes", "edges"):
+        before, after = _by_id(old.get(key)), _by_id(new.get(key))
+        parts += [sorted(after.keys() - before.keys()), sorted(before.keys() - after.keys()),
+                  sorted(k for k in after.keys() & before.keys() if after[k] != before[k])]
+    return GraphDiff(*parts)

@@ -63,6 +63,11 @@ class WorkflowServicer(workflow_pb2_grpc.WorkflowServiceServicer):
                                                      request.etag)
         return convert.workflow(row, warnings)
 
+    async def DiffWorkflowVersions(self, request, context):
+        changes, other = await self.workflows.diff(callers.current(), request.workflow_id, request.version,
+                                                   request.other_version)
+        return pb.DiffWorkflowVersionsResponse(version=request.version, other_version=other, **vars(changes))
+
     async def ValidateWorkflow(self, request, context):
         flow = convert.struct_to_dict(request.flow_data) if request.HasField("flow_data") else None
         problems, warnings = await self.workflows.validate(callers.current(), request.id, flow)

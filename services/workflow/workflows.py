@@ -212,6 +212,11 @@ class Workflows:
             raise NotFound("workflow version", f"{workflow_id}/{number}")
         return row
 
+    async def diff(self, caller: Caller, workflow_id: str, number: int, other: int):
+        other = other or number - 1
+        newer, older = await self.version(caller, workflow_id, number), await self.version(caller, workflow_id, other)
+        return graph.diff(older.flow_data, newer.flow_data), other
+
     async def restore(self, caller: Caller, workflow_id: str, number: int, etag: str):
         old = await self.version(caller, workflow_id, number)
         current = await self.get(caller, workflow_id)

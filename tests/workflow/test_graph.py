@@ -1,7 +1,7 @@
 """Graph validation rules, without I/O."""
 
 from services.workflow.builtin_templates import BUILTIN_TEMPLATES
-from services.workflow.graph import Limits, validate
+from services.workflow.graph import Limits, diff, validate
 from services.workflow.node_catalog import BUILTIN, Catalog, builtin_catalog
 
 LIMITS = Limits(max_nodes=50, max_edges=100, max_bytes=64 * 1024)
@@ -78,3 +78,13 @@ def test_deep_chain_does_not_recurse():
     chain = ["s", *[f"n{i}" for i in range(n)], "e"]
     edges = [(a, b, {}) for a, b in zip(chain, chain[1:], strict=False)]
     assert validate(flow(nodes, edges), CATALOG, Limits(1000, 1000, 10**6)) == []
+
+
+def test_diff_names_added_removed_and_changed_nodes_and_edges():
+    old = flow([("s", "start", {}), ("a", "merge", {}), ("e", "end", {})], [("s", "a", {}), ("a", "e", {})])
+    new = flow([("s", "start", {}), ("a", "merge", {"note": "x"}), ("b", "merge", {}), ("e", "end", {})],
+               [("s", "a", {}), ("a", "b", {}), ("b", "e", {})])
+    changes = diff(old, new)
+    assert (changes.nodes_added, changes.nodes_removed, changes.nodes_changed) == (["b"], [], ["a"])
+    assert (changes.edges_added, changes.edges_removed, changes.edges_changed) == (["e2"], [], ["e1"])
+    assert diff(new, new).nodes_changed == [] and diff(new, old).nodes_removed == ["b"]

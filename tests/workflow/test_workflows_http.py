@@ -47,6 +47,9 @@ async def test_crud_versions_and_etag_headers(http):
 
     versions = (await http.get(f"{path}/versions", headers=h(u))).json()["versions"]
     assert [v["version"] for v in versions] == [2, 1] and versions[0]["message"] == "v2"
+    changes = (await http.get(f"{path}/versions/2:diff", headers=h(u))).json()
+    assert changes["other_version"] == 1 and changes["nodes_changed"] == ["chat"] and changes["nodes_added"] == []
+    assert (await http.get(f"{path}/versions/2:diff?other_version=7", headers=h(u))).status_code == 404
     v1 = await http.get(f"{path}/versions/1", headers=h(u))
     assert v1.json()["flow_data"] == graph()
     restored = await http.post(f"{path}/versions/1:restore", headers=h(u), json={})
@@ -108,6 +111,7 @@ async def test_tenant_isolation_matrix_over_http(http):
         ("POST", f"/workflows/{wid}:undelete", {}),
         ("GET", f"/workflows/{wid}/versions", None),
         ("GET", f"/workflows/{wid}/versions/1", None),
+        ("GET", f"/workflows/{wid}/versions/1:diff", None),
         ("POST", f"/workflows/{wid}/versions/1:restore", {}),
         ("POST", f"/workflows/{wid}:validate", {}),
         ("GET", f"/workflows/{wid}:export", None),
