@@ -46,6 +46,10 @@ def test_launcher_brings_the_suite_up_and_stops_it_cleanly(tmp_path):
         token = signed_up.json()["access_token"]
         profile = httpx.get(f"{base}/api/v1/auth/profile", headers={"Authorization": f"Bearer {token}"}, timeout=5)
         assert profile.json()["email"] == "launcher@example.com"
+        templates = httpx.get(f"{base}/api/v1/templates", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        assert templates.status_code == 200 and len(templates.json()["templates"]) >= 6
+        ready = httpx.get(f"{base}/readyz", timeout=5).json()
+        assert ready["services"] == {spec.name: "SERVING" for spec in SERVICES}
         assert (tmp_path / "data" / "dev-secrets.env").stat().st_mode & 0o077 == 0
     finally:
         proc.send_signal(signal.SIGINT)
