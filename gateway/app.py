@@ -74,6 +74,12 @@ class Downstream:
         await asyncio.gather(*(channel.close() for channel in self.channels.values()))
 
 
+def reply_is_current(request: Request, headers: dict) -> bool:
+    """If-None-Match with the resource's current etag: the client's copy is current (304, no body)."""
+    etag = headers.get("etag")
+    return bool(etag) and request.headers.get("if-none-match") == etag
+
+
 def _deadline(request: Request, settings: GatewaySettings) -> float:
     raw = request.headers.get("grpc-timeout") or request.headers.get("x-request-timeout")
     if not raw:
@@ -118,6 +124,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     def endpoint(binding: Binding):
         route = binding.template
         reads_body = bool(binding.body)
+        is_get = binding.http_method == "GET"
 
         async def handle(request: Request) -> Response:
             started = time.perf_counter()
@@ -137,8 +144,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                     reply = await call(message, metadata=md, timeout=_deadline(request, settings))
                     if binding.response_has_etag and reply.etag:
                         headers["etag"] = reply.etag
-                    response = Response(json.dumps(to_json_dict(reply), ensure_ascii=False).encode(), media_type="application/json",
-                                        headers=headers)
+                    if is_get and reply_is_current(request, headers):
+                        response = Response(status_code=304, headers=headers)
+                    else:
+                        response = Response(json.dumps(to_json_dict(reply), ensure_ascii=False).encode(),
+                                            media_type="application/json", headers=headers)
             except RequestError as exc:
                 details = [{"@type": "type.googleapis.com/google.rpc.BadRequest",
                             "field_violations": [{"field": exc.field, "description": str(exc)}]}] if exc.field else []

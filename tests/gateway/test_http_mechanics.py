@@ -73,6 +73,8 @@ async def test_etag_header_and_if_match(http):
     etag = created.headers["etag"]
     path = f"/api/v1/credentials/{created.json()['id']}"
     assert (await http.get(path, headers=auth)).headers["etag"] == etag
+    unchanged = await http.get(path, headers={**auth, "If-None-Match": etag})
+    assert unchanged.status_code == 304 and unchanged.content == b""
     first = await http.patch(path, headers={**auth, "If-Match": etag},
                              json={"credential": {"description": "one"}, "update_mask": "description"})
     assert first.status_code == 200 and first.headers["etag"] != etag

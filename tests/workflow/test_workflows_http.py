@@ -133,3 +133,25 @@ async def test_api_key_reads_and_writes_workflows(http):
     results = await asyncio.gather(*(http.get(f"/workflows/{made.json()['id']}", headers={"X-API-Key": key})
                                      for _ in range(10)))
     assert {r.status_code for r in results} == {200}
+
+
+async def _eventually_status(http, path: str, headers: dict, status: int, within: float = 8.0) -> int:
+    """Poll until `path` answers `status` (or the deadline passes); returns the last status seen."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        seen = (await http.get(path, headers=headers)).status_code
+        if seen == status or asyncio.get_running_loop().time() > deadline:
+            return seen
+        await asyncio.sleep(0.2)
+
+
+async def test_sign_out_and_key_revocation_reach_the_workflow_service(http):
+    u = await user(http, "http-wf-revoke")
+    wf = (await http.post("/workflows", headers=h(u), json={"name": "r", "flow_data": graph()})).json()
+    key = (await http.post("/api-keys", headers=h(u), json={"name": "k"})).json()
+    path = f"/workflows/{wf['id']}"
+    assert (await http.get(path, headers={"X-API-Key": key["key"]})).status_code == 200  # token now cached
+    assert (await http.delete(f"/api-keys/{key['api_key']['id']}", headers=h(u))).status_code == 200
+    assert await _eventually_status(http, path, {"X-API-Key": key["key"]}, 401) == 401
+    assert (await http.post("/auth/signout", headers=h(u), json={})).status_code == 200
+    assert await _eventually_status(http, path, h(u), 401) == 401
