@@ -1,4 +1,4 @@
-"""`python -m services.workflow [serve|migrate]`."""
+"""`python -m services.workflow [serve|migrate|purge-deleted]`."""
 
 
 import logging
@@ -28,6 +28,20 @@ async def serve(settings: WorkflowSettings) -> None:
     await run_until_signalled(running.grpc, settings.shutdown_grace_seconds, cleanup)
 
 
+async def purge(settings: WorkflowSettings) -> None:
+    from services.common.db import make_engine
+    from services.workflow.graph import Limits
+    from services.workflow.node_catalog import NodeCatalogClient
+    from services.workflow.repository import Database
+    from services.workflow.workflows import Workflows
+
+    engine = make_engine(settings.database_url)
+    workflows = Workflows(Database(engine), NodeCatalogClient(), Limits(0, 0, 0), settings.undelete_days)
+    removed = await workflows.purge_deleted()
+    await engine.dispose()
+    print(f"purged {removed} workflow(s) deleted more than {settings.undelete_days} days ago")
+
+
 def main() -> None:
     settings = WorkflowSettings()
     configure_logging(settings.log_level)
@@ -36,8 +50,10 @@ def main() -> None:
         migrations.upgrade(Path(__file__).parent, "workflow", settings.database_url)
     elif command == "serve":
         uvloop.run(serve(settings))
+    elif command == "purge-deleted":
+        uvloop.run(purge(settings))
     else:
-        sys.exit(f"unknown command {command!r}; use serve or migrate")
+        sys.exit(f"unknown command {command!r}; use serve, migrate or purge-deleted")
 
 
 if __name__ == "__main__":

@@ -58,6 +58,11 @@ class Repository(BaseRepository):
             workflows.c.org_id == org_id, workflows.c.id == workflow_id, workflows.c.revision == revision,
         ).values(revision=revision + 1, **values).returning(workflows))
 
+    async def purge_deleted_before(self, cutoff: datetime) -> int:
+        """Hard-delete workflows soft-deleted before `cutoff` (their versions go with them, ON DELETE CASCADE)."""
+        result = await self.conn.execute(workflows.delete().where(workflows.c.deleted_at < cutoff))
+        return result.rowcount
+
     # --- versions ---------------------------------------------------------------------------------------
     async def insert_version(self, values: dict) -> None:
         await self.conn.execute(insert(workflow_versions).values(**values))

@@ -192,6 +192,11 @@ class Workflows:
                 raise FailedPrecondition(f"deleted more than {self.undelete_days} days ago; it can no longer be restored")
             return await repo.update_workflow(row.org_id, row.id, row.revision, {"deleted_at": None, "updated_at": now()})
 
+    async def purge_deleted(self) -> int:
+        """Remove for good what can no longer be undeleted (`python -m services.workflow purge-deleted`)."""
+        async with self.db.transaction() as repo:
+            return await repo.purge_deleted_before(now() - timedelta(days=self.undelete_days))
+
     # --- versions ---------------------------------------------------------------------------------------
     async def versions(self, caller: Caller, workflow_id: str, size: int, token: str):
         workflow = await self.get(caller, workflow_id)

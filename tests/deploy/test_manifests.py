@@ -82,6 +82,8 @@ def test_network_policy_denies_by_default_and_gateway_is_autoscaled():
     assert policies["default-deny-ingress"]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
     hpa = {h["spec"]["scaleTargetRef"]["name"] for h in of_kind("HorizontalPodAutoscaler")}
     assert "gateway" in hpa
+    purge = of_kind("CronJob")[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert purge["args"] == ["python", "-m", "services.workflow", "purge-deleted"]
 
 
 def test_secrets_are_referenced_never_inlined():

@@ -1,6 +1,8 @@
 """The workflow service over real gRPC: CRUD, versions, validation, roles, tenancy, concurrency."""
 
 import asyncio
+import os
+import sys
 
 import grpc
 import pytest
@@ -278,3 +280,27 @@ async def test_unauthenticated_calls_are_refused(stubs):
     await expect_code(C.UNAUTHENTICATED, stubs.workflows.ListWorkflows(pb.ListWorkflowsRequest()))
     await expect_code(C.UNAUTHENTICATED, stubs.workflows.ListWorkflows(pb.ListWorkflowsRequest(),
                                                                       metadata=bearer("forged.token.here")))
+
+
+async def test_purge_removes_only_workflows_past_the_undelete_window(stubs, migrated_database):
+    from sqlalchemy import text
+
+    from services.common.db import make_engine
+
+    owner = await stubs.auth.sign_up("wf-purge")
+    md = bearer(owner.access_token)
+    old, recent = await stubs.create(owner, "old"), await stubs.create(owner, "recent")
+    for wf in (old, recent):
+        await stubs.workflows.DeleteWorkflow(pb.DeleteWorkflowRequest(id=wf.id), metadata=md)
+    engine = make_engine(migrated_database)
+    async with engine.begin() as conn:  # age one deletion past the 30-day window
+        await conn.execute(text("UPDATE workflow.workflows SET deleted_at = now() - interval '31 days' WHERE id = :id"),
+                           {"id": old.id})
+    await engine.dispose()
+    env = {**os.environ, "WORKFLOW_DATABASE_URL": migrated_database}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "services.workflow", "purge-deleted",
+                                                env=env, stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0 and out.decode().startswith("purged ")
+    await expect_code(C.NOT_FOUND, stubs.workflows.UndeleteWorkflow(pb.UndeleteWorkflowRequest(id=old.id), metadata=md))
+    assert (await stubs.workflows.UndeleteWorkflow(pb.UndeleteWorkflowRequest(id=recent.id), metadata=md)).id == recent.id
