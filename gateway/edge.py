@@ -35,6 +35,3 @@ class ApiKeyExchange:
         while len(self._cache) > self._max_entries:
             self._cache.popitem(last=False)
         return reply.access_token
-
-    def forget_all(self) -> None:
-        self._cache.clear()

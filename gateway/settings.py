@@ -23,6 +23,9 @@ class GatewaySettings(BaseSettings):
     api_key_cache_size: int = 10_000
     sse_heartbeat_seconds: float = 15.0
     cors_origins: list[str] = []
+    # Behind a load balancer: its addresses, so X-Forwarded-For gives the client address used for sign-in
+    # throttling (e.g. "10.0.0.0/8"). Empty: the TCP peer is the client.
+    forwarded_allow_ips: str = ""
     log_level: str = "WARNING"
 
     def address_of(self, service: str) -> str | None:

@@ -170,3 +170,15 @@ async def test_server_streaming_rpc_becomes_sse_and_early_errors_are_json(auth_s
         await task
         await channel.close()
         await dead.close()
+
+
+def test_every_route_is_transcoded_or_in_the_explicit_public_list():
+    from starlette.routing import Route as StarletteRoute
+
+    from gateway.app import PUBLIC_ROUTES, create_app
+    from gateway.transcoder import discover
+
+    transcoded = {b.route_path for b in discover()}
+    for route in create_app().routes:
+        if isinstance(route, StarletteRoute):
+            assert route.path in transcoded or route.path in PUBLIC_ROUTES, route.path
