@@ -54,13 +54,17 @@ def json_depth_exceeds(raw: bytes, limit: int) -> bool:
     return False
 
 
+def _reject_constant(name: str):
+    raise RequestError(f"{name} is not valid JSON; numbers must be finite")
+
+
 def parse_json(raw: bytes, max_depth: int):
     if not raw.strip():
         return None
     if json_depth_exceeds(raw, max_depth):
         raise RequestError(f"JSON nested deeper than {max_depth} levels")
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_reject_constant)
     except UnicodeDecodeError:
         raise RequestError("request body is not valid UTF-8") from None
     except json.JSONDecodeError as exc:

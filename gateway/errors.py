@@ -77,4 +77,6 @@ def from_rpc_error(error: grpc.aio.AioRpcError, headers: dict | None = None) -> 
     message = error.details() or code.name.lower()
     if code == grpc.StatusCode.UNAVAILABLE:
         message = "service unavailable; try again shortly"  # never echo connection internals
+    elif code in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.DATA_LOSS):
+        message = "internal error"  # a bug or a library failure downstream: its text is for the logs
     return error_response(HTTP_STATUS.get(code, 500), code.name, message, details, headers)

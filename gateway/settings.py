@@ -17,7 +17,8 @@ class GatewaySettings(BaseSettings):
     request_timeout_seconds: float = 30.0
     max_request_timeout_seconds: float = 300.0
     max_body_bytes: int = 1024 * 1024
-    max_json_depth: int = 64
+    # Each JSON object level is two protobuf levels inside a Struct, and protobuf parsers stop at 100.
+    max_json_depth: int = 32
     max_message_bytes: int = 8 * 1024 * 1024
     # API keys are exchanged for a short-lived access token once, then cached (by SHA-256 of the key).
     api_key_cache_size: int = 10_000

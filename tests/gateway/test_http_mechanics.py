@@ -182,3 +182,11 @@ def test_every_route_is_transcoded_or_in_the_explicit_public_list():
     for route in create_app().routes:
         if isinstance(route, StarletteRoute):
             assert route.path in transcoded or route.path in PUBLIC_ROUTES, route.path
+
+
+async def test_nan_and_moderately_deep_json_are_400_not_500(http):
+    nan = await http.post("/api/v1/auth/signup", content=b'{"email": "a@b.co", "password": NaN}')
+    assert nan.status_code == 400 and "finite" in nan.json()["message"]
+    deep = b'{"display_name": ' + b'{"a": ' * 40 + b"1" + b"}" * 40 + b"}"
+    response = await http.post("/api/v1/auth/signup", content=deep)
+    assert response.status_code == 400 and "nested deeper than 32" in response.json()["message"]

@@ -85,6 +85,9 @@ def test_json_depth_is_checked_without_recursion():
         parse_json(b"{oops", 64)
     with pytest.raises(RequestError, match="UTF-8"):
         parse_json(b'{"a": "\xff"}', 64)
+    for constant in (b"NaN", b"Infinity", b"-Infinity"):
+        with pytest.raises(RequestError, match="finite"):
+            parse_json(b'{"a": ' + constant + b"}", 64)
 
 
 @pytest.mark.parametrize("code, http", [
@@ -97,6 +100,16 @@ def test_json_depth_is_checked_without_recursion():
 ])
 def test_status_table_matches_grpc_gateway(code, http):
     assert errors.HTTP_STATUS[code] == http
+
+
+def test_downstream_internal_errors_do_not_leak_their_text():
+    class Failed(grpc.aio.AioRpcError):
+        def __init__(self, code):
+            super().__init__(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details="Traceback: secret path /srv/x.py")
+
+    for code in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL):
+        response = errors.from_rpc_error(Failed(code))
+        assert response.status_code == 500 and b"Traceback" not in response.body
 
 
 def test_details_are_decoded_from_the_status_trailer():
