@@ -5,6 +5,7 @@ from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from agentic.workflow.v1 import workflow_pb2 as pb
+from services.common.errors import InvalidArgument
 
 
 def timestamp(value) -> Timestamp | None:
@@ -26,8 +27,11 @@ def _integral(value):
     return value
 
 
-def struct_to_dict(struct: Struct) -> dict:
-    return _integral(json_format.MessageToDict(struct))
+def struct_to_dict(struct: Struct, field: str = "flow_data") -> dict:
+    try:
+        return _integral(json_format.MessageToDict(struct))
+    except ValueError:  # NaN or Infinity: a gRPC client can send them, JSON (and JSONB) cannot hold them
+        raise InvalidArgument(field, "numbers must be finite (no NaN or Infinity)") from None
 
 
 def dict_to_struct(value: dict) -> Struct:
@@ -80,9 +84,10 @@ def document(doc: dict) -> pb.WorkflowDocument:
 def document_from_proto(message: pb.WorkflowDocument) -> dict:
     return {
         "format": message.format, "name": message.name, "description": message.description,
-        "tags": list(message.tags), "flow_data": struct_to_dict(message.flow_data),
-        "versions": [{"version": v.version, "flow_data": struct_to_dict(v.flow_data), "message": v.message}
-                     for v in message.versions],
+        "tags": list(message.tags), "flow_data": struct_to_dict(message.flow_data, "document.flow_data"),
+        "versions": [{"version": v.version, "flow_data": struct_to_dict(v.flow_data, f"document.versions[{i}].flow_data"),
+                      "message": v.message}
+                     for i, v in enumerate(message.versions)],
     }
 
 

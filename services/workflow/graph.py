@@ -16,6 +16,26 @@ class Limits:
     max_nodes: int
     max_edges: int
     max_bytes: int
+    # JSON nesting of flow_data. Each level is two protobuf messages (Struct, Value) and protobuf parsers stop
+    # at 100, so a deeper graph could be saved but not read back by a client: refuse it on the way in.
+    max_depth: int = 32
+
+
+def _depth_exceeds(value, limit: int) -> bool:
+    """Iterative, so a pathological document is a violation, never a RecursionError."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _strongly_connected(nodes: list[str], successors: dict[str, list[str]]) -> list[list[str]]:
@@ -68,7 +88,15 @@ def validate(flow: dict, catalog: Catalog, limits: Limits, prefix: str = "flow_d
     def problem(field: str, description: str) -> None:
         problems.append(FieldViolation(f"{prefix}{field}" if field else prefix.rstrip("."), description))
 
-    if len(json.dumps(flow, separators=(",", ":"))) > limits.max_bytes:
+    if _depth_exceeds(flow, limits.max_depth):
+        problem("", f"is nested deeper than {limits.max_depth} levels")
+        return problems
+    try:
+        size = len(json.dumps(flow, separators=(",", ":"), allow_nan=False))
+    except ValueError:  # NaN or Infinity (a gRPC client can send them in a Struct): not JSON, JSONB refuses them
+        problem("", "numbers must be finite (no NaN or Infinity)")
+        return problems
+    if size > limits.max_bytes:
         problem("", f"is larger than {limits.max_bytes} bytes")
         return problems
     nodes, edges = flow.get("nodes", []), flow.get("edges", [])
@@ -117,14 +145,19 @@ def validate(flow: dict, catalog: Catalog, limits: Limits, prefix: str = "flow_d
             problem(f"edges[{position}]", "must be an object")
             continue
         edge_id = edge.get("id") or f"{position}"
+        if not isinstance(edge_id, str):
+            problem(f"edges[{position}].id", "must be a string")
+            continue
         if edge_id in edge_ids:
             problem(f"edges[{edge_id}].id", "duplicate edge id")
         edge_ids.add(edge_id)
         source, target = edge.get("source"), edge.get("target")
         for end, node_id in (("source", source), ("target", target)):
-            if node_id not in types:
+            if not isinstance(node_id, str) or not node_id:
+                problem(f"edges[{edge_id}].{end}", "must be the id of a node")
+            elif node_id not in types:
                 problem(f"edges[{edge_id}].{end}", f"points to a node that does not exist: {node_id!r}")
-        if source not in types or target not in types:
+        if not all(isinstance(n, str) and n in types for n in (source, target)):
             continue
         source_spec = catalog.types.get(types[source])
         handle = edge.get("sourceHandle")

@@ -45,7 +45,7 @@ class RunningWorkflow:
 async def start(settings: WorkflowSettings) -> RunningWorkflow:
     engine = make_engine(settings.database_url, settings.db_pool_size, settings.db_pool_pre_ping)
     db = Database(engine)
-    limits = Limits(settings.max_nodes, settings.max_edges, settings.max_flow_data_bytes)
+    limits = Limits(settings.max_nodes, settings.max_edges, settings.max_flow_data_bytes, settings.max_flow_data_depth)
     workflows = Workflows(db, NodeCatalogClient(settings.executor_address), limits, settings.undelete_days)
     auth_channel = grpc.aio.insecure_channel(settings.auth_address)
     verifier = TokenVerifier(grpc_jwks_fetcher(auth_channel), settings.jwt_issuer, settings.jwt_audience)

@@ -19,7 +19,7 @@ class WorkflowServicer(workflow_pb2_grpc.WorkflowServiceServicer):
         w = request.workflow
         row, warnings = await self.workflows.create(
             callers.current(), name=w.name, description=w.description, tags=list(w.tags), is_public=w.is_public,
-            flow=convert.struct_to_dict(w.flow_data), request_id=request.request_id, message=request.version_message)
+            flow=convert.struct_to_dict(w.flow_data, "workflow.flow_data"), request_id=request.request_id, message=request.version_message)
         return convert.workflow(row, warnings)
 
     async def GetWorkflow(self, request, context):
@@ -38,7 +38,7 @@ class WorkflowServicer(workflow_pb2_grpc.WorkflowServiceServicer):
             paths = [p for p in UPDATABLE if (p == "flow_data" and w.HasField("flow_data")) or
                      (p in ("name", "description") and getattr(w, p)) or (p == "tags" and w.tags)]
         fields = {"name": w.name, "description": w.description, "tags": list(w.tags), "is_public": w.is_public,
-                  "flow_data": convert.struct_to_dict(w.flow_data)}
+                  "flow_data": convert.struct_to_dict(w.flow_data, "workflow.flow_data")}
         row, warnings = await self.workflows.update(callers.current(), w.id, fields, paths, w.etag,
                                                     request.version_message)
         return convert.workflow(row, warnings)

@@ -14,5 +14,7 @@ class WorkflowSettings(ServiceSettings):
     max_nodes: int = 500
     max_edges: int = 2000
     max_flow_data_bytes: int = 1024 * 1024
+    # JSON nesting of flow_data; protobuf readers stop near 50 levels of Struct, so keep well below.
+    max_flow_data_depth: int = 32
     # Soft-deleted workflows can be undeleted for this long (a purge job may remove them afterwards).
     undelete_days: int = 30

@@ -177,6 +177,8 @@ class Workflows:
                     "created_at": at,
                 })
             updated = await repo.update_workflow(row.org_id, row.id, row.revision, {**values, "updated_at": at})
+            if updated is None:  # the row is locked above, so only if that ever changes; never an INTERNAL
+                raise Aborted("the workflow changed while it was being updated; read it again and retry")
         return updated, warnings
 
     async def delete(self, caller: Caller, workflow_id: str, etag: str) -> None:

@@ -88,3 +88,24 @@ def test_diff_names_added_removed_and_changed_nodes_and_edges():
     assert (changes.nodes_added, changes.nodes_removed, changes.nodes_changed) == (["b"], [], ["a"])
     assert (changes.edges_added, changes.edges_removed, changes.edges_changed) == (["e2"], [], ["e1"])
     assert diff(new, new).nodes_changed == [] and diff(new, old).nodes_removed == ["b"]
+
+
+def test_malformed_edges_are_violations_not_crashes():
+    graph = {"nodes": [{"id": "s", "type": "start"}, {"id": "e", "type": "end"}],
+             "edges": [{"id": "a", "source": ["s"], "target": "e"}, {"id": {"x": 1}, "source": "s", "target": "e"},
+                       {"id": "b", "source": "s", "target": None}, {"id": "c", "source": "s", "target": "e"}]}
+    problems = fields(validate(graph, CATALOG, LIMITS))
+    assert {"flow_data.edges[a].source", "flow_data.edges[1].id", "flow_data.edges[b].target"} <= problems
+    assert not any(field.startswith("flow_data.edges[c]") for field in problems)
+
+
+def test_non_finite_numbers_and_deep_nesting_are_refused():
+    nan = flow([("s", "start", {"t": float("nan")}), ("e", "end", {})], [("s", "e", {})])
+    assert [p.description for p in validate(nan, CATALOG, LIMITS)] == ["numbers must be finite (no NaN or Infinity)"]
+    deep: dict = {}
+    cursor = deep
+    for _ in range(40):
+        cursor["x"] = {}
+        cursor = cursor["x"]
+    nested = flow([("s", "start", deep), ("e", "end", {})], [("s", "e", {})])
+    assert [p.description for p in validate(nested, CATALOG, LIMITS)] == ["is nested deeper than 32 levels"]

@@ -46,6 +46,10 @@ async def test_invalid_graph_is_invalid_argument_with_one_violation_per_problem(
     assert {"workflow.flow_data.nodes[llm].data.model", "workflow.flow_data.edges[e1].target",
             "workflow.flow_data.nodes"} <= fields
     await expect_code(C.INVALID_ARGUMENT, stubs.create(owner, name=" "))
+    not_json = graph()
+    not_json["nodes"][0]["position"]["x"] = float("nan")  # a Struct can carry NaN; JSON cannot
+    error = await expect_code(C.INVALID_ARGUMENT, stubs.create(owner, flow=not_json))
+    assert "finite" in error.details()
 
 
 async def test_idempotent_create_with_request_id(stubs):
