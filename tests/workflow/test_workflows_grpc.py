@@ -308,3 +308,60 @@ async def test_purge_removes_only_workflows_past_the_undelete_window(stubs, migr
     assert proc.returncode == 0 and out.decode().startswith("purged ")
     await expect_code(C.NOT_FOUND, stubs.workflows.UndeleteWorkflow(pb.UndeleteWorkflowRequest(id=old.id), metadata=md))
     assert (await stubs.workflows.UndeleteWorkflow(pb.UndeleteWorkflowRequest(id=recent.id), metadata=md)).id == recent.id
+
+
+async def test_versions_page_newest_first_and_diff(stubs):
+    owner = await stubs.auth.sign_up("wf-vpages")
+    md = bearer(owner.access_token)
+    wf = await stubs.create(owner)
+    etag = wf.etag
+    for i in range(2, 8):
+        updated = await stubs.workflows.UpdateWorkflow(pb.UpdateWorkflowRequest(
+            workflow=pb.Workflow(id=wf.id, flow_data=struct(graph(model=f"m{i}")), etag=etag),
+            update_mask=field_mask_pb2.FieldMask(paths=["flow_data"]), version_message=f"v{i}"), metadata=md)
+        etag = updated.etag
+    seen, token = [], ""
+    while True:
+        page = await stubs.workflows.ListWorkflowVersions(pb.ListWorkflowVersionsRequest(
+            workflow_id=wf.id, page_size=3, page_token=token), metadata=md)
+        seen += [v.version for v in page.versions]
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == [7, 6, 5, 4, 3, 2, 1]
+    changes = await stubs.workflows.DiffWorkflowVersions(pb.DiffWorkflowVersionsRequest(
+        workflow_id=wf.id, version=7, other_version=1), metadata=md)
+    assert list(changes.nodes_changed) == ["chat"] and not changes.nodes_added and not changes.edges_changed
+    await expect_code(C.NOT_FOUND, stubs.workflows.DiffWorkflowVersions(pb.DiffWorkflowVersionsRequest(
+        workflow_id=wf.id, version=8), metadata=md))
+
+
+async def test_undelete_after_the_window_is_a_failed_precondition(stubs, migrated_database):
+    from sqlalchemy import text
+
+    from services.common.db import make_engine
+
+    owner = await stubs.auth.sign_up("wf-late")
+    md = bearer(owner.access_token)
+    wf = await stubs.create(owner)
+    await stubs.workflows.DeleteWorkflow(pb.DeleteWorkflowRequest(id=wf.id, etag=wf.etag), metadata=md)
+    engine = make_engine(migrated_database)
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE workflow.workflows SET deleted_at = now() - interval '31 days' WHERE id = :id"),
+                           {"id": wf.id})
+    await engine.dispose()
+    await expect_code(C.FAILED_PRECONDITION, stubs.workflows.UndeleteWorkflow(
+        pb.UndeleteWorkflowRequest(id=wf.id), metadata=md))
+
+
+async def test_members_delete_only_their_own_templates(stubs):
+    owner = await stubs.auth.sign_up("wf-tpl-own")
+    member = await stubs.member_of(owner, "member", "wf-tpl-member")
+    wf = await stubs.create(owner)
+    saved = await stubs.templates.CreateTemplate(pb.CreateTemplateRequest(workflow_id=wf.id, name="owner's"),
+                                                 metadata=bearer(owner.access_token))
+    await expect_code(C.PERMISSION_DENIED, stubs.templates.DeleteTemplate(
+        pb.DeleteTemplateRequest(id=saved.id), metadata=bearer(member.access_token)))
+    made = await stubs.templates.CreateWorkflowFromTemplate(pb.CreateWorkflowFromTemplateRequest(
+        template_id=saved.id, name="from team template"), metadata=bearer(member.access_token))
+    assert made.owner_id == member.user.id and made.version == 1

@@ -155,3 +155,67 @@ async def test_sign_out_and_key_revocation_reach_the_workflow_service(http):
     assert await _eventually_status(http, path, {"X-API-Key": key["key"]}, 401) == 401
     assert (await http.post("/auth/signout", headers=h(u), json={})).status_code == 200
     assert await _eventually_status(http, path, h(u), 401) == 401
+
+
+async def member(http, owner: dict, role: str, tag: str) -> dict:
+    """A new user added to owner's organization with `role` and signed in there, as HTTP headers."""
+    joined = await user(http, tag)
+    org_id = owner["_session"]["organization_id"]
+    added = await http.post(f"/organizations/{org_id}/members", headers=h(owner),
+                            json={"email": joined["_session"]["user"]["email"], "role": role})
+    assert added.status_code == 200, added.text
+    switched = await http.post("/auth/session:switchOrganization", headers=h(joined), json={"organization_id": org_id})
+    assert switched.status_code == 200, switched.text
+    return {"Authorization": f"Bearer {switched.json()['access_token']}", "_session": switched.json()}
+
+
+async def test_errors_map_to_http_statuses(http):
+    owner = await user(http, "http-wf-err")
+    viewer = await member(http, owner, "viewer", "http-wf-viewer")
+    wf = (await http.post("/workflows", headers=h(owner), json={"name": "e", "flow_data": graph()})).json()
+    path = f"/workflows/{wf['id']}"
+    assert (await http.get(path)).status_code == 401
+    assert (await http.get(path, headers={"Authorization": "Bearer not.a.token"})).status_code == 401
+    assert (await http.get(path, headers=h(viewer))).status_code == 200  # viewers read
+    assert (await http.get(f"{path}/versions", headers=h(viewer))).status_code == 200
+    for method, route, body in (("POST", "/workflows", {"name": "v", "flow_data": graph()}),
+                                ("PATCH", f"{path}?update_mask=name", {"name": "v"}),
+                                ("DELETE", path, None),
+                                ("POST", f"{path}/versions/1:restore", {})):
+        response = await http.request(method, route, headers=h(viewer), json=body)
+        assert response.status_code == 403, (method, route, response.text)
+    assert (await http.get("/workflows/not-an-id", headers=h(owner))).status_code == 400
+    assert (await http.get(f"{path}/versions/7", headers=h(owner))).status_code == 404
+    assert (await http.patch(f"{path}?update_mask=owner_id", headers=h(owner), json={"owner_id": "x"})).status_code == 400
+    assert (await http.get("/workflows?page_token=garbage", headers=h(owner))).status_code == 400
+    stale = await http.delete(path, headers={**h(owner), "If-Match": '"999"'})
+    assert stale.status_code == 409 and stale.json()["status"] == "ABORTED"
+    assert (await http.delete(path, headers={**h(owner), "If-Match": wf["etag"]})).status_code == 200
+    assert (await http.delete(path, headers=h(owner))).status_code == 404  # already deleted
+    assert (await http.post(f"{path}:undelete", headers=h(owner), json={})).status_code == 200
+    assert (await http.post(f"{path}:undelete", headers=h(owner), json={})).status_code == 404  # not deleted
+
+
+async def test_concurrent_patches_with_one_etag_have_one_winner_over_http(http):
+    u = await user(http, "http-wf-race")
+    wf = (await http.post("/workflows", headers=h(u), json={"name": "race", "flow_data": graph()})).json()
+    results = await asyncio.gather(*(
+        http.patch(f"/workflows/{wf['id']}?update_mask=flow_data", headers={**h(u), "If-Match": wf["etag"]},
+                   json={"flow_data": graph(model=f"m{i}")}) for i in range(5)))
+    assert sorted(r.status_code for r in results) == [200, 409, 409, 409, 409]
+    winner = next(r for r in results if r.status_code == 200)
+    assert winner.headers["etag"] == winner.json()["etag"] != wf["etag"] and winner.json()["version"] == 2
+
+
+async def test_templates_get_list_by_category_and_delete_over_http(http):
+    u = await user(http, "http-tpl")
+    simple = await http.get("/templates/builtin:simple-chat", headers=h(u))
+    assert simple.status_code == 200 and simple.json()["builtin"] is True
+    wf = (await http.post("/workflows", headers=h(u), json={"name": "mine", "flow_data": graph()})).json()
+    saved = await http.post("/templates", headers=h(u), json={"workflow_id": wf["id"], "name": "Ours", "category": "ours"})
+    assert saved.status_code == 200 and saved.json()["builtin"] is False
+    listed = (await http.get("/templates?category=ours", headers=h(u))).json()["templates"]
+    assert [t["id"] for t in listed] == [saved.json()["id"]]
+    assert (await http.delete("/templates/builtin:simple-chat", headers=h(u))).status_code == 400
+    assert (await http.delete(f"/templates/{saved.json()['id']}", headers=h(u))).status_code == 200
+    assert (await http.get(f"/templates/{saved.json()['id']}", headers=h(u))).status_code == 404
