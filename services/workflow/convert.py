@@ -59,8 +59,9 @@ def workflow(row, warnings=(), with_flow: bool = True) -> pb.Workflow:
 def version(row) -> pb.WorkflowVersion:
     message = pb.WorkflowVersion(workflow_id=str(row.workflow_id), version=row.version, author_id=row.author_id,
                                  message=row.message, create_time=timestamp(row.created_at))
-    if "flow_data" in row._fields:
-        message.flow_data.update(row.flow_data)
+    flow = getattr(row, "flow_data", None)  # list rows leave the graph out
+    if flow is not None:
+        message.flow_data.update(flow)
     return message
 
 

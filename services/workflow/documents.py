@@ -2,7 +2,7 @@
 
 Secrets are never exported: the graph refers to credentials by service type and name, the document lists
 those references, and import can re-bind each to a credential name of the importing organization. Any
-inline value under a secret-looking key is removed on export.
+inline value under a secret-looking key is removed on export (see redaction.py).
 """
 
 from __future__ import annotations
@@ -11,18 +11,10 @@ import copy
 
 from services.common.caller import Caller
 from services.common.errors import InvalidArgument
+from services.workflow.redaction import strip_secrets
 from services.workflow.workflows import Workflows
 
 FORMAT = "agentic.workflow/v1"
-SECRET_KEYS = {"api_key", "apikey", "secret", "password", "token", "access_token", "private_key"}
-
-
-def _strip_secrets(value):
-    if isinstance(value, dict):
-        return {k: _strip_secrets(v) for k, v in value.items() if k.lower() not in SECRET_KEYS}
-    if isinstance(value, list):
-        return [_strip_secrets(v) for v in value]
-    return value
 
 
 def credential_references(flow: dict) -> list[dict]:
@@ -51,13 +43,13 @@ class Documents:
 
     async def export(self, caller: Caller, workflow_id: str, include_versions: bool) -> dict:
         row = await self.workflows.get(caller, workflow_id)
-        flow = _strip_secrets(row.flow_data)
+        flow = strip_secrets(row.flow_data)
         document = {"format": FORMAT, "name": row.name, "description": row.description, "tags": list(row.tags),
                     "flow_data": flow, "credentials": credential_references(flow), "versions": []}
         if include_versions:
             async with self.workflows.db.transaction() as repo:
                 versions = await repo.all_versions(row.id)
-            document["versions"] = [{"version": v.version, "flow_data": _strip_secrets(v.flow_data),
+            document["versions"] = [{"version": v.version, "flow_data": strip_secrets(v.flow_data),
                                      "message": v.message, "author_id": v.author_id, "created_at": v.created_at}
                                     for v in versions]
         return document
@@ -65,8 +57,8 @@ class Documents:
     async def import_(self, caller: Caller, document: dict, name: str, bindings: dict[str, str], request_id: str):
         if document.get("format") != FORMAT:
             raise InvalidArgument("document.format", f"must be {FORMAT!r} (export a workflow to get one)")
-        flow = rebind(_strip_secrets(document.get("flow_data") or {}), bindings)
-        versions = [{"flow_data": rebind(_strip_secrets(v["flow_data"]), bindings), "message": v.get("message", "")}
+        flow = rebind(strip_secrets(document.get("flow_data") or {}), bindings)
+        versions = [{"flow_data": rebind(strip_secrets(v["flow_data"]), bindings), "message": v.get("message", "")}
                     for v in sorted(document.get("versions") or [], key=lambda v: v["version"])]
         if versions and versions[-1]["flow_data"] != flow:
             versions.append({"flow_data": flow, "message": "imported"})

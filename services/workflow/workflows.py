@@ -1,8 +1,9 @@
 """Workflows and their versions: the rules. Every change of flow_data creates an immutable version n+1.
 
 Roles: viewers read; members create, and edit what they own; admins and owners edit everything in the
-organization. Public workflows of other organizations are readable, never writable. Delete is soft: a
-deleted workflow disappears from reads at once and can be undeleted for `undelete_days`.
+organization. Public workflows of other organizations are readable (inline secrets removed), never
+writable. Delete is soft: a deleted workflow disappears from reads at once and can be undeleted for
+`undelete_days`; `purge-deleted` removes it for good afterwards.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from services.common.caller import Caller
+from services.common.db import Row
 from services.common.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.common.pagination import decode_cursor, encode_cursor, page_size
 from services.common.validation import parse_id, require_text
 from services.workflow import graph
 from services.workflow.node_catalog import NodeCatalogClient
+from services.workflow.redaction import strip_secrets
 from services.workflow.repository import Database, Repository
 
 UPDATABLE = ("name", "description", "tags", "is_public", "flow_data")
@@ -102,10 +105,13 @@ class Workflows:
         return row, warnings
 
     async def get(self, caller: Caller, workflow_id: str):
+        org_id = uuid.UUID(caller.org_id)
         async with self.db.reading() as repo:
-            row = await repo.workflow(uuid.UUID(caller.org_id), parse_id(workflow_id))
+            row = await repo.workflow(org_id, parse_id(workflow_id))
         if row is None:
             raise NotFound("workflow", workflow_id)
+        if row.org_id != org_id:  # another organization's public workflow: readable, minus inline secrets
+            row = Row({**row, "flow_data": strip_secrets(row.flow_data)})
         return row
 
     async def list(self, caller: Caller, size: int, token: str, tag: str, query: str, show_deleted: bool):
@@ -217,6 +223,8 @@ class Workflows:
             row = await repo.version(workflow.id, number)
         if row is None:
             raise NotFound("workflow version", f"{workflow_id}/{number}")
+        if workflow.org_id != uuid.UUID(caller.org_id):
+            row = Row({**row._mapping, "flow_data": strip_secrets(row.flow_data)})
         return row
 
     async def diff(self, caller: Caller, workflow_id: str, number: int, other: int):

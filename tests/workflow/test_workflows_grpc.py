@@ -188,6 +188,24 @@ async def test_public_workflows_are_readable_not_writable_across_organizations(s
     assert public.id not in {w.id for w in listed.workflows}
 
 
+async def test_inline_secrets_of_public_workflows_stay_in_their_organization(stubs):
+    a, b = await stubs.auth.sign_up("wf-sec-a"), await stubs.auth.sign_up("wf-sec-b")
+    flow = graph()
+    flow["nodes"][1]["data"]["api_key"] = "sk-pasted-inline"
+    public = await stubs.create(a, "shared with a secret", is_public=True, flow=flow)
+    own = await stubs.workflows.GetWorkflow(pb.GetWorkflowRequest(id=public.id), metadata=bearer(a.access_token))
+    assert struct_to_dict(own.flow_data) == flow  # the owning organization sees what it saved
+    md_b = bearer(b.access_token)
+    seen = await stubs.workflows.GetWorkflow(pb.GetWorkflowRequest(id=public.id), metadata=md_b)
+    version = await stubs.workflows.GetWorkflowVersion(
+        pb.GetWorkflowVersionRequest(workflow_id=public.id, version=1), metadata=md_b)
+    copied = await stubs.templates.CreateTemplate(pb.CreateTemplateRequest(workflow_id=public.id, name="copy"),
+                                                  metadata=md_b)
+    for message in (seen, version, copied):
+        assert "sk-pasted-inline" not in str(message)
+        assert struct_to_dict(message.flow_data)["nodes"][1]["data"]["credential"] == flow["nodes"][1]["data"]["credential"]
+
+
 async def test_validate_saved_and_unsaved_graphs(stubs):
     owner = await stubs.auth.sign_up("wf-validate")
     md = bearer(owner.access_token)
