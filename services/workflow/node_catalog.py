@@ -6,7 +6,13 @@ condition handles) and required parameters are always checked; a type missing fr
 not an error, and is checked again at run time.
 """
 
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -63,14 +69,68 @@ def builtin_catalog(reason: str) -> Catalog:
                              "they will be checked again at run time"])
 
 
-class NodeCatalogClient:
-    """Asks the executor for its catalog when one is configured; otherwise the built-in table."""
+def catalog_from_metadata(items: list[dict]) -> dict[str, NodeType]:
+    """The executor's node metadata (as JSON: `type`, `params_schema` JSON Schema, `inputs`, `outputs`) -> table.
 
-    def __init__(self, executor_address: str = ""):
-        self.executor_address = executor_address
+    Inputs and outputs may be handle names or objects with an `id`/`name`; required params are the schema's
+    `required` list.
+    """
+    def handles(values) -> tuple[str, ...]:
+        return tuple(v if isinstance(v, str) else (v.get("id") or v.get("name") or "") for v in values or [])
+
+    return {item["type"]: NodeType(required=tuple((item.get("params_schema") or {}).get("required") or ()),
+                                   outputs=handles(item.get("outputs")), inputs=handles(item.get("inputs")))
+            for item in items if item.get("type")}
+
+
+CatalogFetcher = Callable[[], Awaitable[dict[str, NodeType]]]
+
+
+class NodeCatalogClient:
+    """The executor's catalog when it answers (cached for `ttl`); otherwise the built-in table, with a warning.
+
+    A failed fetch is not retried for `retry_after` seconds, so a down executor costs one timeout now and
+    then, not one per save.
+    """
+
+    def __init__(self, fetch: CatalogFetcher | None = None, *, ttl: float = 60.0, retry_after: float = 5.0,
+                 timeout: float = 2.0):
+        self.fetch, self.ttl, self.retry_after, self.timeout = fetch, ttl, retry_after, timeout
+        self._cached: Catalog | None = None
+        self._expires = 0.0
+        self._failed_until = 0.0
+        self._reason = "no executor configured"
+        self._lock = asyncio.Lock()
 
     async def catalog(self) -> Catalog:
-        # The executor service does not exist yet: when it lands, fetch (and cache) its ListNodeTypes here.
-        if not self.executor_address:
-            return builtin_catalog("no executor configured")
-        return builtin_catalog(f"executor at {self.executor_address} has no catalog RPC yet")
+        if self.fetch is None:
+            return builtin_catalog(self._reason)
+        async with self._lock:
+            now = time.monotonic()
+            if self._cached is not None and now < self._expires:
+                return self._cached
+            if now < self._failed_until:
+                return builtin_catalog(self._reason)
+            try:
+                types = await asyncio.wait_for(self.fetch(), self.timeout)
+            except Exception as exc:  # down, slow, or without the catalog RPC: save anyway, check at run time
+                log.warning("executor node catalog unavailable: %r", exc)
+                self._failed_until, self._reason = now + self.retry_after, "the executor's catalog is unreachable"
+                return builtin_catalog(self._reason)
+            # start and end are structure, not executor features: always known
+            self._cached = Catalog({START: NodeType(), END: NodeType(), **types}, authoritative=True)
+            self._expires = now + self.ttl
+            return self._cached
+
+
+def executor_catalog_fetcher(address: str) -> CatalogFetcher:
+    """Fetcher for the executor at `address`.
+
+    The executor's contract does not exist yet, so this always fails (and the built-in table is used, with a
+    warning). When the executor's proto lands: open one channel here, call its ListNodeTypes, MessageToDict the
+    node types and return `catalog_from_metadata(...)`.
+    """
+    async def fetch() -> dict[str, NodeType]:
+        raise NotImplementedError(f"the executor at {address} has no node catalog RPC yet")
+
+    return fetch
