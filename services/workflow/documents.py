@@ -12,7 +12,7 @@ import copy
 from services.common.caller import Caller
 from services.common.errors import InvalidArgument
 from services.workflow.redaction import strip_secrets
-from services.workflow.workflows import Workflows
+from services.workflow.workflows import Workflows, invalid_graph
 
 FORMAT = "agentic.workflow/v1"
 
@@ -63,9 +63,10 @@ class Documents:
         if versions and versions[-1]["flow_data"] != flow:
             versions.append({"flow_data": flow, "message": "imported"})
         for number, version in enumerate(versions, start=1):
-            violations, _ = await self.workflows.check(version["flow_data"], f"document.versions[{number}].flow_data.")
+            prefix = f"document.versions[{number}].flow_data."
+            violations, _ = await self.workflows.check(version["flow_data"], prefix)
             if violations:
-                raise InvalidArgument(violations=violations)
+                raise invalid_graph(violations, prefix)
         return await self.workflows.create(
             caller, name=name or document.get("name", ""), description=document.get("description", ""),
             tags=list(document.get("tags") or []), is_public=False, flow=flow, request_id=request_id,

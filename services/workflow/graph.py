@@ -21,6 +21,15 @@ class Limits:
     max_depth: int = 32
 
 
+MAX_ID_LENGTH = 100
+
+
+def _short(value) -> str:
+    """A user's value quoted in a message: bounded, so the error itself stays small."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
 def _depth_exceeds(value, limit: int) -> bool:
     """Iterative, so a pathological document is a violation, never a RecursionError."""
     stack = [(value, 1)]
@@ -116,12 +125,15 @@ def validate(flow: dict, catalog: Catalog, limits: Limits, prefix: str = "flow_d
             problem(f"nodes[{position}].id", "every node needs a non-empty string id")
             continue
         node_id = node["id"]
+        if len(node_id) > MAX_ID_LENGTH:
+            problem(f"nodes[{position}].id", f"must be at most {MAX_ID_LENGTH} characters")
+            continue
         if node_id in types:
             problem(f"nodes[{node_id}].id", "duplicate node id")
             continue
         node_type = node.get("type")
-        if not isinstance(node_type, str) or not node_type:
-            problem(f"nodes[{node_id}].type", "is required")
+        if not isinstance(node_type, str) or not node_type or len(node_type) > MAX_ID_LENGTH:
+            problem(f"nodes[{node_id}].type", f"is required (a node type name of at most {MAX_ID_LENGTH} characters)")
             types[node_id] = ""
             continue
         types[node_id] = node_type
@@ -132,7 +144,7 @@ def validate(flow: dict, catalog: Catalog, limits: Limits, prefix: str = "flow_d
         spec = catalog.types.get(node_type)
         if spec is None:
             if catalog.authoritative:
-                problem(f"nodes[{node_id}].type", f"unknown node type {node_type!r}")
+                problem(f"nodes[{node_id}].type", f"unknown node type {_short(node_type)}")
             continue
         for param in spec.required:
             if data.get(param) in (None, "", [], {}):
@@ -145,8 +157,8 @@ def validate(flow: dict, catalog: Catalog, limits: Limits, prefix: str = "flow_d
             problem(f"edges[{position}]", "must be an object")
             continue
         edge_id = edge.get("id") or f"{position}"
-        if not isinstance(edge_id, str):
-            problem(f"edges[{position}].id", "must be a string")
+        if not isinstance(edge_id, str) or len(edge_id) > MAX_ID_LENGTH:
+            problem(f"edges[{position}].id", f"must be a string of at most {MAX_ID_LENGTH} characters")
             continue
         if edge_id in edge_ids:
             problem(f"edges[{edge_id}].id", "duplicate edge id")
@@ -156,19 +168,19 @@ def validate(flow: dict, catalog: Catalog, limits: Limits, prefix: str = "flow_d
             if not isinstance(node_id, str) or not node_id:
                 problem(f"edges[{edge_id}].{end}", "must be the id of a node")
             elif node_id not in types:
-                problem(f"edges[{edge_id}].{end}", f"points to a node that does not exist: {node_id!r}")
+                problem(f"edges[{edge_id}].{end}", f"points to a node that does not exist: {_short(node_id)}")
         if not all(isinstance(n, str) and n in types for n in (source, target)):
             continue
         source_spec = catalog.types.get(types[source])
         handle = edge.get("sourceHandle")
         if source_spec and source_spec.outputs and handle not in source_spec.outputs:
             problem(f"edges[{edge_id}].sourceHandle",
-                    f"a {types[source]} node has outputs {', '.join(source_spec.outputs)}; got {handle!r}")
+                    f"a {types[source]} node has outputs {', '.join(source_spec.outputs)}; got {_short(handle)}")
         target_spec = catalog.types.get(types[target])
         handle = edge.get("targetHandle")
         if target_spec and target_spec.inputs and handle not in target_spec.inputs:
             problem(f"edges[{edge_id}].targetHandle",
-                    f"a {types[target]} node has inputs {', '.join(target_spec.inputs)}; got {handle!r}")
+                    f"a {types[target]} node has inputs {', '.join(target_spec.inputs)}; got {_short(handle)}")
         successors[source].append(target)
 
     starts = [n for n, t in types.items() if t == START]
@@ -190,7 +202,7 @@ def validate(flow: dict, catalog: Catalog, limits: Limits, prefix: str = "flow_d
     for component in _strongly_connected(list(types), successors):
         cyclic = len(component) > 1 or component[0] in successors.get(component[0], [])
         if cyclic and not any(types[n] == LOOP for n in component):
-            members = ", ".join(sorted(component))
+            members = ", ".join(sorted(component)[:5]) + (f" and {len(component) - 5} more" if len(component) > 5 else "")
             problem(f"nodes[{sorted(component)[0]}]", f"cycle through {members} has no loop node; "
                                                       "use a loop node to repeat steps (it bounds iterations)")
     return problems

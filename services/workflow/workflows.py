@@ -13,7 +13,14 @@ from datetime import UTC, datetime, timedelta
 
 from services.common.caller import Caller
 from services.common.db import Row
-from services.common.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from services.common.errors import (
+    Aborted,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
 from services.common.pagination import decode_cursor, encode_cursor, page_size
 from services.common.validation import parse_id, require_text
 from services.workflow import graph
@@ -22,6 +29,9 @@ from services.workflow.redaction import strip_secrets
 from services.workflow.repository import Database, Repository
 
 UPDATABLE = ("name", "description", "tags", "is_public", "flow_data")
+# An error travels in gRPC trailers (its message and details; clients refuse more than 8-16 KiB): report
+# the first problems within a budget, then a count. ValidateWorkflow returns every problem in its body.
+MAX_REPORTED_VIOLATIONS, REPORTED_VIOLATION_BYTES = 20, 1500
 MAX_TAGS, MAX_TAG_LENGTH = 20, 64
 
 
@@ -53,6 +63,20 @@ def normalize_tags(tags: list[str], field: str = "workflow.tags") -> list[str]:
     return cleaned
 
 
+def invalid_graph(violations: list[FieldViolation], prefix: str) -> InvalidArgument:
+    kept, budget = [], REPORTED_VIOLATION_BYTES
+    for violation in violations:
+        cost = len(violation.field.encode()) + len(violation.description.encode())
+        if len(kept) == MAX_REPORTED_VIOLATIONS or cost > budget:
+            break
+        kept.append(violation)
+        budget -= cost
+    if len(kept) < len(violations):
+        kept.append(FieldViolation(prefix.rstrip("."), f"and {len(violations) - len(kept)} more problems; "
+                                                       "ValidateWorkflow lists them all"))
+    return InvalidArgument(violations=kept)
+
+
 class Workflows:
     def __init__(self, db: Database, catalog: NodeCatalogClient, limits: graph.Limits, undelete_days: int):
         self.db, self.catalog, self.limits, self.undelete_days = db, catalog, limits, undelete_days
@@ -66,7 +90,7 @@ class Workflows:
     async def _require_valid(self, flow: dict, prefix: str = "workflow.flow_data.") -> list[str]:
         violations, warnings = await self.check(flow, prefix)
         if violations:
-            raise InvalidArgument(violations=violations)
+            raise invalid_graph(violations, prefix)
         return warnings
 
     async def validate(self, caller: Caller, workflow_id: str, flow: dict | None):

@@ -383,3 +383,19 @@ async def test_members_delete_only_their_own_templates(stubs):
     made = await stubs.templates.CreateWorkflowFromTemplate(pb.CreateWorkflowFromTemplateRequest(
         template_id=saved.id, name="from team template"), metadata=bearer(member.access_token))
     assert made.owner_id == member.user.id and made.version == 1
+
+
+async def test_a_graph_with_many_problems_is_still_a_small_invalid_argument(stubs):
+    owner = await stubs.auth.sign_up("wf-many")
+    md = bearer(owner.access_token)
+    nodes = [{"id": "start", "type": "start"}, {"id": "end", "type": "end"},
+             *[{"id": f"chat-model-node-{i}", "type": "chat_model", "data": {}} for i in range(45)]]
+    edges = [{"id": f"edge-{i}", "source": "start", "target": f"missing-{'x' * 90}-{i}"} for i in range(90)]
+    flow = {"nodes": nodes, "edges": edges}
+    error = await expect_code(C.INVALID_ARGUMENT, stubs.create(owner, flow=flow))
+    violations = error_details_pb2.BadRequest()
+    rpc_status.from_call(error).details[0].Unpack(violations)
+    assert len(violations.field_violations) <= 21
+    assert "more problems" in violations.field_violations[-1].description
+    everything = await stubs.workflows.ValidateWorkflow(pb.ValidateWorkflowRequest(flow_data=struct(flow)), metadata=md)
+    assert len(everything.violations) >= 45 + 90
