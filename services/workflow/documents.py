@@ -15,6 +15,7 @@ from services.workflow.redaction import strip_secrets
 from services.workflow.workflows import Workflows, invalid_graph
 
 FORMAT = "agentic.workflow/v1"
+MAX_IMPORTED_VERSIONS = 500
 
 
 def credential_references(flow: dict) -> list[dict]:
@@ -57,6 +58,9 @@ class Documents:
     async def import_(self, caller: Caller, document: dict, name: str, bindings: dict[str, str], request_id: str):
         if document.get("format") != FORMAT:
             raise InvalidArgument("document.format", f"must be {FORMAT!r} (export a workflow to get one)")
+        if len(document.get("versions") or []) > MAX_IMPORTED_VERSIONS:
+            raise InvalidArgument("document.versions", f"at most {MAX_IMPORTED_VERSIONS} versions can be imported; "
+                                                       "export without versions, or with fewer")
         flow = rebind(strip_secrets(document.get("flow_data") or {}), bindings)
         versions = [{"flow_data": rebind(strip_secrets(v["flow_data"]), bindings), "message": v.get("message", "")}
                     for v in sorted(document.get("versions") or [], key=lambda v: v["version"])]

@@ -268,6 +268,11 @@ async def test_export_import_round_trip_is_lossless_and_rebinds_credentials(stub
     assert struct_to_dict(rebound.flow_data)["nodes"][1]["data"]["credential"]["name"] == "team-key"
     await expect_code(C.INVALID_ARGUMENT, stubs.workflows.ImportWorkflow(
         pb.ImportWorkflowRequest(document=pb.WorkflowDocument(format="other")), metadata=md_b))
+    too_long = pb.WorkflowDocument(format=document.format, name="long history", flow_data=document.flow_data,
+                                   versions=[pb.WorkflowVersion(version=n, flow_data=document.flow_data)
+                                             for n in range(1, 502)])
+    await expect_code(C.INVALID_ARGUMENT, stubs.workflows.ImportWorkflow(
+        pb.ImportWorkflowRequest(document=too_long), metadata=md_b))
 
 
 async def test_tenant_isolation_every_id_taking_rpc_is_not_found(stubs):
