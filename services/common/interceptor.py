@@ -13,7 +13,7 @@ import grpc
 from grpc_status import rpc_status
 
 from services.common import caller as caller_ctx
-from services.common.errors import DomainError, Unauthenticated, internal_status
+from services.common.errors import DomainError, InvalidArgument, Unauthenticated, internal_status
 from services.common.tokens import TokenVerifier
 
 log = logging.getLogger("rpc")
@@ -29,6 +29,27 @@ def _metadata_value(metadata, key: str) -> str:
         if item.key == key:
             return item.value
     return ""
+
+
+class _Unparseable:
+    """Stands in for a request the deserializer refused, so the handler can answer INVALID_ARGUMENT
+    (an exception in the deserializer itself would reach the caller as UNKNOWN)."""
+
+
+_UNPARSEABLE = _Unparseable()
+
+
+def _tolerant(deserializer):
+    if deserializer is None:
+        return None
+
+    def parse(data: bytes):
+        try:
+            return deserializer(data)
+        except Exception:  # DecodeError, or nesting past protobuf's recursion limit
+            return _UNPARSEABLE
+
+    return parse
 
 
 async def _abort(context: grpc.aio.ServicerContext, status) -> None:
@@ -54,13 +75,13 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_unary:
             wrapped = grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(handler.unary_unary, method, rule),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         elif handler.unary_stream:
             wrapped = grpc.unary_stream_rpc_method_handler(
                 self._wrap_stream(handler.unary_stream, method, rule),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         else:
@@ -92,6 +113,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             started = time.perf_counter()
             try:
                 caller_ctx.set_current(await self._authenticate(rule, context))
+                if request is _UNPARSEABLE:
+                    raise InvalidArgument("request", "could not be parsed: malformed or nested too deeply")
                 return await behavior(request, context)
             except DomainError as exc:
                 _log_failure(method, exc, started)
@@ -109,6 +132,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             started = time.perf_counter()
             try:
                 caller_ctx.set_current(await self._authenticate(rule, context))
+                if request is _UNPARSEABLE:
+                    raise InvalidArgument("request", "could not be parsed: malformed or nested too deeply")
                 async for response in behavior(request, context):
                     yield response
             except DomainError as exc:

@@ -181,3 +181,10 @@ async def test_sign_in_is_throttled_per_client_address_across_accounts(stubs, au
             auth_pb2.SignInRequest(email=unique_email("spray"), password="guess guess"), metadata=address))
     await expect_code(C.RESOURCE_EXHAUSTED, stubs.auth.SignIn(
         auth_pb2.SignInRequest(email=unique_email("spray"), password="guess guess"), metadata=address))
+
+
+async def test_an_unparseable_request_is_invalid_argument_not_unknown(auth_channel):
+    # Bytes that do not parse as SignUpRequest: a field 1 (string) whose length runs past the end.
+    raw = auth_channel.unary_unary("/agentic.auth.v1.AuthService/SignUp", request_serializer=lambda b: b,
+                                   response_deserializer=auth_pb2.Session.FromString)
+    await expect_code(C.INVALID_ARGUMENT, raw(b"\x0a\xff\x01abc"))

@@ -404,3 +404,24 @@ async def test_a_graph_with_many_problems_is_still_a_small_invalid_argument(stub
     assert "more problems" in violations.field_violations[-1].description
     everything = await stubs.workflows.ValidateWorkflow(pb.ValidateWorkflowRequest(flow_data=struct(flow)), metadata=md)
     assert len(everything.violations) >= 45 + 90
+
+
+async def test_flow_data_nested_past_protobufs_limit_is_invalid_argument(stubs, workflow_service):
+    owner = await stubs.auth.sign_up("wf-deep-raw")
+    deep: dict = {}
+    level = deep
+    for _ in range(46):  # 46 JSON levels = over 100 protobuf levels: the server cannot parse it
+        level["a"] = {}
+        level = level["a"]
+    flow = graph()
+    flow["nodes"][0]["data"] = deep
+    request = pb.CreateWorkflowRequest(workflow=pb.Workflow(name="deep"))
+    request.workflow.flow_data.update(flow)
+    channel = grpc.aio.insecure_channel(workflow_service.address)
+    raw = channel.unary_unary("/agentic.workflow.v1.WorkflowService/CreateWorkflow",
+                              request_serializer=pb.CreateWorkflowRequest.SerializeToString,
+                              response_deserializer=pb.Workflow.FromString)
+    try:
+        await expect_code(C.INVALID_ARGUMENT, raw(request, metadata=bearer(owner.access_token)))
+    finally:
+        await channel.close()
