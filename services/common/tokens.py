@@ -130,7 +130,9 @@ def grpc_jwks_fetcher(channel) -> KeyFetcher:
     stub = auth_pb2_grpc.AuthServiceStub(channel)
 
     async def fetch() -> list[dict]:
-        jwks = await stub.GetJwks(auth_pb2.GetJwksRequest(), timeout=5)
+        # wait_for_ready: right after start-up the channel may still be backing off from auth not being up;
+        # waiting for it (bounded by the timeout) beats failing the first requests with 401.
+        jwks = await stub.GetJwks(auth_pb2.GetJwksRequest(), timeout=5, wait_for_ready=True)
         return [MessageToDict(key, preserving_proto_field_name=True) for key in jwks.keys]
 
     return fetch
@@ -160,7 +162,7 @@ class RevocationFeed:
         request = auth_pb2.ListRevocationsRequest()
         if self._since is not None:
             request.since.CopyFrom(self._since)
-        reply = await self._stub.ListRevocations(request, timeout=5)
+        reply = await self._stub.ListRevocations(request, timeout=5, wait_for_ready=True)
         now = time.monotonic()
         known = self._verifier.revoked_ids
         for revoked in reply.revoked:

@@ -8,7 +8,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from agentic.auth.v1 import auth_pb2
+from agentic.auth.v1 import auth_pb2, auth_pb2_grpc
 from tests.auth.helpers import PASSWORD, Stubs, bearer, expect_code, unique_email
 
 C = grpc.StatusCode
@@ -188,3 +188,27 @@ async def test_an_unparseable_request_is_invalid_argument_not_unknown(auth_chann
     raw = auth_channel.unary_unary("/agentic.auth.v1.AuthService/SignUp", request_serializer=lambda b: b,
                                    response_deserializer=auth_pb2.Session.FromString)
     await expect_code(C.INVALID_ARGUMENT, raw(b"\x0a\xff\x01abc"))
+
+
+async def test_a_service_started_before_auth_verifies_tokens_once_auth_is_up(auth_service):
+    """The launcher starts services in parallel: a channel still backing off from a refused connection must
+    not turn the first requests into 401s."""
+    import socket
+
+    from services.auth import server as auth_server
+    from services.common.tokens import TokenVerifier, grpc_jwks_fetcher
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    with pytest.raises(grpc.aio.AioRpcError):  # nobody there yet: the channel enters its back-off
+        await auth_pb2_grpc.AuthServiceStub(channel).GetJwks(auth_pb2.GetJwksRequest(), timeout=0.5)
+    late = await auth_server.start(auth_service.settings.model_copy(update={"port": port}))
+    try:
+        token = late.accounts.signer.sign(subject="u", org_id="o", role="viewer", ttl=60)
+        verifier = TokenVerifier(grpc_jwks_fetcher(channel), "agentic-auth", "agentic-platform")
+        assert (await verifier.verify(token)).subject == "u"
+    finally:
+        await late.stop(0)
+        await channel.close()
