@@ -122,15 +122,3 @@ class NodeCatalogClient:
             self._expires = now + self.ttl
             return self._cached
 
-
-def executor_catalog_fetcher(address: str) -> CatalogFetcher:
-    """Fetcher for the executor at `address`.
-
-    The executor's contract does not exist yet, so this always fails (and the built-in table is used, with a
-    warning). When the executor's proto lands: open one channel here, call its ListNodeTypes, MessageToDict the
-    node types and return `catalog_from_metadata(...)`.
-    """
-    async def fetch() -> dict[str, NodeType]:
-        raise NotImplementedError(f"the executor at {address} has no node catalog RPC yet")
-
-    return fetch

@@ -11,7 +11,7 @@ from services.common.server import GrpcService, start_server
 from services.common.tokens import RevocationFeed, TokenVerifier, grpc_jwks_fetcher
 from services.workflow.documents import Documents
 from services.workflow.graph import Limits
-from services.workflow.node_catalog import NodeCatalogClient, executor_catalog_fetcher
+from services.workflow.node_catalog import NodeCatalogClient
 from services.workflow.repository import Database
 from services.workflow.servicer import TemplateServicer, WorkflowServicer
 from services.workflow.settings import WorkflowSettings
@@ -46,7 +46,8 @@ async def start(settings: WorkflowSettings) -> RunningWorkflow:
     engine = make_engine(settings.database_url, settings.db_pool_size, settings.db_pool_pre_ping)
     db = Database(engine)
     limits = Limits(settings.max_nodes, settings.max_edges, settings.max_flow_data_bytes, settings.max_flow_data_depth)
-    catalog = NodeCatalogClient(executor_catalog_fetcher(settings.executor_address) if settings.executor_address else None)
+    # The executor's catalog RPC does not exist yet: its fetcher plugs in here (NodeCatalogClient(fetch=...)).
+    catalog = NodeCatalogClient()
     workflows = Workflows(db, catalog, limits, settings.undelete_days)
     auth_channel = grpc.aio.insecure_channel(settings.auth_address)
     verifier = TokenVerifier(grpc_jwks_fetcher(auth_channel), settings.jwt_issuer, settings.jwt_audience)

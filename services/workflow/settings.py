@@ -9,8 +9,6 @@ class WorkflowSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="WORKFLOW_", extra="ignore")
 
     port: int = 50052
-    # The executor's node catalog; empty or unreachable: the built-in catalog, with a warning.
-    executor_address: str = ""
     max_nodes: int = 500
     max_edges: int = 2000
     max_flow_data_bytes: int = 1024 * 1024
