@@ -1,27 +1,43 @@
-# One image for every service: python -m services.<name> serve|migrate, or python -m gateway.
+# One image for every service: `python -m services.<name> serve|migrate`, or `python -m gateway`.
+# Build: docker build -t agentic-platform .
+
+# --- build: runtime dependencies into a venv, then the protobuf stubs into /app/gen ---------------------
 FROM python:3.11-slim AS build
 WORKDIR /app
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+# Dependencies first, from pyproject.toml's [project.dependencies] only (no dev extras), so editing code
+# does not reinstall them. The packages themselves are not installed: /app is on PYTHONPATH.
 COPY pyproject.toml ./
-COPY services ./services
-COPY gateway ./gateway
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+      > requirements.txt \
+ && /opt/venv/bin/pip install -r requirements.txt
+# Same generation as `make proto` (without the mypy stubs): google/protobuf from grpc_tools, google/api and
+# google/rpc from the googleapis-common-protos wheel. Generated modules use absolute imports (agentic.*).
 COPY protos ./protos
-RUN python -m venv /opt/venv && /opt/venv/bin/pip install . \
- && mkdir gen \
+RUN mkdir gen \
  && /opt/venv/bin/python -m grpc_tools.protoc -Iprotos \
       -I"$(/opt/venv/bin/python -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')" \
       -I"$(/opt/venv/bin/python -c 'import google.api.http_pb2 as m, os; print(os.path.dirname(os.path.dirname(os.path.dirname(m.__file__))))')" \
       --python_out=gen --grpc_python_out=gen $(find protos -name '*.proto') \
- && find gen/agentic -type d -exec touch {}/__init__.py \;
+ && find gen/agentic -type d -exec touch {}/__init__.py \; \
+ && PYTHONPATH=gen /opt/venv/bin/python -c "import agentic.auth.v1.auth_pb2"
 
-FROM python:3.11-slim
+# --- runtime: the venv, the stubs and the code; no compilers, no pip cache, not root ---------------------
+FROM python:3.11-slim AS runtime
 WORKDIR /app
-ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/app:/app/gen PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app:/app/gen \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+RUN useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin agentic
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /app/gen ./gen
 COPY services ./services
 COPY gateway ./gateway
-RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin agentic
-USER 10001
-EXPOSE 8080 50051 50052
+# Files stay root-owned and read-only to the service user (Kubernetes also mounts the root filesystem
+# read-only; /tmp is an emptyDir there and a tmpfs in docker-compose).
+USER 10001:10001
+# gateway HTTP; auth, workflow, executor, vectorstore gRPC
+EXPOSE 8080 50051 50052 50053 50054
 CMD ["python", "-m", "gateway"]

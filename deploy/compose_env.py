@@ -1,0 +1,38 @@
+"""Print a docker-compose `.env` with freshly generated secrets: `python deploy/compose_env.py > .env`.
+
+The values fit together: the executor's EXECUTOR_SERVICE_SECRET is the one auth knows it by in
+AUTH_SERVICE_SECRETS. For a local stack only; production secrets come from a secret store.
+"""
+
+import base64
+import json
+import secrets
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+# Services that may obtain a service identity from auth (IssueServiceToken).
+SERVICE_IDENTITIES = ("executor", "workflow", "vectorstore")
+
+
+def generate() -> dict[str, str]:
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    service_secrets = {name: secrets.token_urlsafe(32) for name in SERVICE_IDENTITIES}
+    return {
+        "POSTGRES_PASSWORD": secrets.token_urlsafe(24),
+        "AUTH_SIGNING_KEYS": json.dumps({"compose-1": base64.b64encode(pem).decode()}),
+        "AUTH_CREDENTIAL_KEYS": json.dumps({"1": base64.b64encode(secrets.token_bytes(32)).decode()}),
+        "AUTH_SERVICE_SECRETS": json.dumps(service_secrets),
+        "EXECUTOR_SERVICE_SECRET": service_secrets["executor"],
+    }
+
+
+def render(values: dict[str, str]) -> str:
+    # Single quotes: compose takes the JSON literally (no interpolation, no escapes).
+    return "".join(f"{key}='{value}'\n" for key, value in values.items())
+
+
+if __name__ == "__main__":
+    print(render(generate()), end="")
