@@ -51,6 +51,7 @@ class ServiceSpec:
 SERVICES: list[ServiceSpec] = [
     ServiceSpec("auth", 50051),
     ServiceSpec("workflow", 50052),
+    ServiceSpec("executor", 50053),
 ]
 GATEWAY_PORT = 8080
 
@@ -88,6 +89,12 @@ def child_env(database_url: str, extra: dict[str, str]) -> dict[str, str]:
         env.setdefault(f"{spec.name.upper()}_PORT", str(spec.bound_port))
         env.setdefault(f"GATEWAY_{spec.name.upper()}_ADDRESS", spec.address)
         env.setdefault(f"{spec.name.upper()}_AUTH_ADDRESS", SERVICES[0].address)
+    addresses = {spec.name: spec.address for spec in SERVICES}
+    env.setdefault("WORKFLOW_EXECUTOR_ADDRESS", addresses["executor"])
+    env.setdefault("EXECUTOR_WORKFLOW_ADDRESS", addresses["workflow"])
+    service_secrets = json.loads(env.get("AUTH_SERVICE_SECRETS") or "{}")
+    if "executor" in service_secrets:
+        env.setdefault("EXECUTOR_SERVICE_SECRET", service_secrets["executor"])
     env.setdefault("GATEWAY_PORT", str(GATEWAY_PORT))
     return env
 

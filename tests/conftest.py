@@ -56,14 +56,49 @@ async def auth_service(migrated_database):
     await running.stop(0)
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
-async def workflow_service(auth_service, migrated_database):
+def executor_port() -> int:
+    """Chosen before either starts: the workflow service asks the executor for its node catalog, the executor
+    asks the workflow service for the graphs it runs."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+async def workflow_service(auth_service, migrated_database, executor_port):
     from services.workflow import server as workflow_server
     from services.workflow.settings import WorkflowSettings
 
     settings = WorkflowSettings(database_url=migrated_database, port=0, auth_address=auth_service.address,
-                                max_nodes=50, max_edges=100, max_flow_data_bytes=64 * 1024)
+                                max_nodes=50, max_edges=100, max_flow_data_bytes=64 * 1024,
+                                executor_address=f"127.0.0.1:{executor_port}")
     running = await workflow_server.start(settings)
+    yield running
+    await running.stop(0)
+
+
+def executor_settings(database_url: str, auth_address: str, workflow_address: str, **overrides):
+    from services.executor.settings import ExecutorSettings
+
+    values = {"database_url": database_url, "port": 0, "auth_address": auth_address,
+              "workflow_address": workflow_address, "lease_seconds": 3.0, "poll_seconds": 0.5,
+              "shutdown_grace_seconds": 1.0, **overrides}
+    return ExecutorSettings(**values)
+
+
+@pytest.fixture(scope="session")
+async def executor_service(auth_service, workflow_service, migrated_database, executor_port):
+    from services.executor import server as executor_server
+
+    running = await executor_server.start(executor_settings(
+        migrated_database, auth_service.address, workflow_service.address, port=executor_port, replica_id="replica-a"))
     yield running
     await running.stop(0)
 
@@ -98,8 +133,9 @@ async def serve_gateway(**addresses):
 
 
 @pytest.fixture(scope="session")
-async def gateway_url(auth_service, workflow_service):
-    url, server, task = await serve_gateway(auth=auth_service.address, workflow=workflow_service.address)
+async def gateway_url(auth_service, workflow_service, executor_service):
+    url, server, task = await serve_gateway(auth=auth_service.address, workflow=workflow_service.address,
+                                            executor=executor_service.address)
     yield url
     server.should_exit = True
     await task

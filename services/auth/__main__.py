@@ -1,15 +1,11 @@
 """`python -m services.auth [serve|migrate|reencrypt-credentials]`."""
 
-import asyncio
 import logging
-import sys
 from pathlib import Path
 
-import uvloop
-
 from services.auth.settings import AuthSettings
-from services.common import migrations
-from services.common.server import configure_logging, run_until_signalled
+from services.common.cli import run_command
+from services.common.server import run_until_signalled
 
 log = logging.getLogger("services.auth")
 
@@ -32,17 +28,7 @@ async def reencrypt(settings: AuthSettings) -> None:
 
 
 def main() -> None:
-    settings = AuthSettings()
-    configure_logging(settings.log_level)
-    command = sys.argv[1] if len(sys.argv) > 1 else "serve"
-    if command == "migrate":
-        migrations.upgrade(Path(__file__).parent, "auth", settings.database_url)
-    elif command == "serve":
-        uvloop.run(serve(settings))
-    elif command == "reencrypt-credentials":
-        asyncio.run(reencrypt(settings))
-    else:
-        sys.exit(f"unknown command {command!r}; use serve, migrate or reencrypt-credentials")
+    run_command(Path(__file__).parent, "auth", AuthSettings(), {"serve": serve, "reencrypt-credentials": reencrypt})
 
 
 if __name__ == "__main__":

@@ -1,16 +1,7 @@
 """Rows and domain results -> protobuf messages. The only place that builds auth protos."""
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from agentic.auth.v1 import api_keys_pb2, auth_pb2, credentials_pb2, organizations_pb2
-
-
-def timestamp(value) -> Timestamp | None:
-    if value is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
+from services.common.protojson import timestamp
 
 
 def user(row) -> auth_pb2.User:

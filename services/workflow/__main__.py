@@ -2,13 +2,10 @@
 
 
 import logging
-import sys
 from pathlib import Path
 
-import uvloop
-
-from services.common import migrations
-from services.common.server import configure_logging, run_until_signalled
+from services.common.cli import run_command
+from services.common.server import run_until_signalled
 from services.workflow.settings import WorkflowSettings
 
 log = logging.getLogger("services.workflow")
@@ -19,18 +16,12 @@ async def serve(settings: WorkflowSettings) -> None:
 
     running = await server.start(settings)
     log.info("workflow service listening on %s:%d", settings.host, running.grpc.port)
-
-    async def cleanup() -> None:
-        await running.revocations.stop()
-        await running.auth_channel.close()
-        await running.engine.dispose()
-
-    await run_until_signalled(running.grpc, settings.shutdown_grace_seconds, cleanup)
+    await run_until_signalled(running.grpc, settings.shutdown_grace_seconds, running.close)
 
 
 async def purge(settings: WorkflowSettings) -> None:
     from services.common.db import make_engine
-    from services.workflow.graph import Limits
+    from services.common.flowgraph import Limits
     from services.workflow.node_catalog import NodeCatalogClient
     from services.workflow.repository import Database
     from services.workflow.workflows import Workflows
@@ -43,17 +34,7 @@ async def purge(settings: WorkflowSettings) -> None:
 
 
 def main() -> None:
-    settings = WorkflowSettings()
-    configure_logging(settings.log_level)
-    command = sys.argv[1] if len(sys.argv) > 1 else "serve"
-    if command == "migrate":
-        migrations.upgrade(Path(__file__).parent, "workflow", settings.database_url)
-    elif command == "serve":
-        uvloop.run(serve(settings))
-    elif command == "purge-deleted":
-        uvloop.run(purge(settings))
-    else:
-        sys.exit(f"unknown command {command!r}; use serve, migrate or purge-deleted")
+    run_command(Path(__file__).parent, "workflow", WorkflowSettings(), {"serve": serve, "purge-deleted": purge})
 
 
 if __name__ == "__main__":

@@ -1,35 +1,15 @@
 """Rows and domain results <-> workflow protos. The only place that builds workflow messages."""
 
-from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from agentic.workflow.v1 import workflow_pb2 as pb
 from services.common.errors import InvalidArgument
-
-
-def timestamp(value) -> Timestamp | None:
-    if value is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
-
-
-def _integral(value):
-    """Struct numbers are doubles; give JSON integers back as integers (x: 220, not 220.0)."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _integral(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_integral(v) for v in value]
-    return value
+from services.common.protojson import struct_dict, timestamp
 
 
 def struct_to_dict(struct: Struct, field: str = "flow_data") -> dict:
     try:
-        return _integral(json_format.MessageToDict(struct))
+        return struct_dict(struct)
     except ValueError:  # NaN or Infinity: a gRPC client can send them, JSON (and JSONB) cannot hold them
         raise InvalidArgument(field, "numbers must be finite (no NaN or Infinity)") from None
 

@@ -12,7 +12,7 @@ import copy
 from services.common.caller import Caller
 from services.common.errors import InvalidArgument
 from services.workflow.redaction import strip_secrets
-from services.workflow.workflows import Workflows, invalid_graph
+from services.workflow.workflows import Workflows
 
 FORMAT = "agentic.workflow/v1"
 MAX_IMPORTED_VERSIONS = 500
@@ -66,11 +66,10 @@ class Documents:
                     for v in sorted(document.get("versions") or [], key=lambda v: v["version"])]
         if versions and versions[-1]["flow_data"] != flow:
             versions.append({"flow_data": flow, "message": "imported"})
-        for number, version in enumerate(versions, start=1):
-            prefix = f"document.versions[{number}].flow_data."
-            violations, _ = await self.workflows.check(version["flow_data"], prefix)
-            if violations:
-                raise invalid_graph(violations, prefix)
+        # Every version must be well formed; drafts are fine (they were saved as drafts).
+        graphs = [(f"document.versions[{n}].flow_data.", v["flow_data"]) for n, v in enumerate(versions, start=1)]
+        for prefix, graph in graphs or [("document.flow_data.", flow)]:
+            await self.workflows.check_draft(graph, prefix)
         return await self.workflows.create(
             caller, name=name or document.get("name", ""), description=document.get("description", ""),
             tags=list(document.get("tags") or []), is_public=False, flow=flow, request_id=request_id,

@@ -10,27 +10,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+
+from google.protobuf.json_format import MessageToDict
+
+from agentic.executor.v1 import executor_pb2, executor_pb2_grpc
+from services.common import caller as callers
+from services.common.flowgraph import END, LOOP, START, Catalog, NodeType
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class NodeType:
-    required: tuple[str, ...] = ()
-    # Named output handles; empty means a single default handle (any sourceHandle is accepted).
-    outputs: tuple[str, ...] = ()
-    inputs: tuple[str, ...] = ()
-
-
-@dataclass
-class Catalog:
-    types: dict[str, NodeType]
-    authoritative: bool  # True when it came from the executor
-    warnings: list[str] = field(default_factory=list)
-
-
-START, END, LOOP = "start", "end", "loop"
 
 BUILTIN: dict[str, NodeType] = {
     # control flow
@@ -83,7 +70,26 @@ def catalog_from_metadata(items: list[dict]) -> dict[str, NodeType]:
             for item in items if item.get("type")}
 
 
+def catalog_from_response(response) -> dict[str, NodeType]:
+    """An executor `ListNodeTypesResponse` -> table."""
+    return catalog_from_metadata([MessageToDict(node_type, preserving_proto_field_name=True)
+                                  for node_type in response.node_types])
+
+
 CatalogFetcher = Callable[[], Awaitable[dict[str, NodeType]]]
+
+
+def grpc_catalog_fetcher(channel, timeout: float = 2.0) -> CatalogFetcher:
+    """Fetch the node catalog from the executor over an existing channel (ListNodeTypes needs no token)."""
+    stub = executor_pb2_grpc.NodeCatalogServiceStub(channel)
+
+    async def fetch() -> dict[str, NodeType]:
+        request_id = callers.request_id.get()
+        metadata = (("x-request-id", request_id),) if request_id else None
+        response = await stub.ListNodeTypes(executor_pb2.ListNodeTypesRequest(), timeout=timeout, metadata=metadata)
+        return catalog_from_response(response)
+
+    return fetch
 
 
 class NodeCatalogClient:

@@ -6,12 +6,12 @@ import grpc
 
 from agentic.workflow.v1 import workflow_pb2, workflow_pb2_grpc
 from services.common.db import make_engine
+from services.common.flowgraph import Limits
 from services.common.interceptor import AUTHENTICATED
 from services.common.server import GrpcService, start_server
 from services.common.tokens import RevocationFeed, TokenVerifier, grpc_jwks_fetcher
 from services.workflow.documents import Documents
-from services.workflow.graph import Limits
-from services.workflow.node_catalog import NodeCatalogClient
+from services.workflow.node_catalog import NodeCatalogClient, grpc_catalog_fetcher
 from services.workflow.repository import Database
 from services.workflow.servicer import TemplateServicer, WorkflowServicer
 from services.workflow.settings import WorkflowSettings
@@ -30,6 +30,7 @@ class RunningWorkflow:
     engine: object
     auth_channel: grpc.aio.Channel
     revocations: RevocationFeed
+    executor_channel: grpc.aio.Channel | None = None
 
     @property
     def address(self) -> str:
@@ -37,8 +38,14 @@ class RunningWorkflow:
 
     async def stop(self, grace: float) -> None:
         await self.grpc.stop(grace)
+        await self.close()
+
+    async def close(self) -> None:
+        """What the server held, once it no longer takes RPCs."""
         await self.revocations.stop()
         await self.auth_channel.close()
+        if self.executor_channel is not None:
+            await self.executor_channel.close()
         await self.engine.dispose()
 
 
@@ -46,8 +53,8 @@ async def start(settings: WorkflowSettings) -> RunningWorkflow:
     engine = make_engine(settings.database_url, settings.db_pool_size, settings.db_pool_pre_ping)
     db = Database(engine)
     limits = Limits(settings.max_nodes, settings.max_edges, settings.max_flow_data_bytes, settings.max_flow_data_depth)
-    # The executor's catalog RPC does not exist yet: its fetcher plugs in here (NodeCatalogClient(fetch=...)).
-    catalog = NodeCatalogClient()
+    executor_channel = grpc.aio.insecure_channel(settings.executor_address) if settings.executor_address else None
+    catalog = NodeCatalogClient(grpc_catalog_fetcher(executor_channel) if executor_channel else None)
     workflows = Workflows(db, catalog, limits, settings.undelete_days)
     auth_channel = grpc.aio.insecure_channel(settings.auth_address)
     verifier = TokenVerifier(grpc_jwks_fetcher(auth_channel), settings.jwt_issuer, settings.jwt_audience)
@@ -59,4 +66,4 @@ async def start(settings: WorkflowSettings) -> RunningWorkflow:
         workflow_pb2_grpc.add_TemplateServiceServicer_to_server(TemplateServicer(Templates(workflows)), server)
 
     service = await start_server(settings, add_servicers, SERVICE_NAMES, POLICY, verifier)
-    return RunningWorkflow(service, engine, auth_channel, revocations)
+    return RunningWorkflow(service, engine, auth_channel, revocations, executor_channel)

@@ -21,6 +21,7 @@ from services.common.errors import (
     NotFound,
     PermissionDenied,
 )
+from services.common.flowgraph import Limits, Problem, field_name, validate
 from services.common.pagination import decode_cursor, encode_cursor, page_size
 from services.common.validation import parse_id, require_text
 from services.workflow import graph
@@ -32,6 +33,8 @@ UPDATABLE = ("name", "description", "tags", "is_public", "flow_data")
 # An error travels in gRPC trailers (its message and details; clients refuse more than 8-16 KiB): report
 # the first problems within a budget, then a count. ValidateWorkflow returns every problem in its body.
 MAX_REPORTED_VIOLATIONS, REPORTED_VIOLATION_BYTES = 20, 1500
+# A draft's problems come back on every autosave: the first ones, then a count.
+MAX_REPORTED_WARNINGS = 50
 MAX_TAGS, MAX_TAG_LENGTH = 20, 64
 
 
@@ -63,37 +66,51 @@ def normalize_tags(tags: list[str], field: str = "workflow.tags") -> list[str]:
     return cleaned
 
 
-def invalid_graph(violations: list[FieldViolation], prefix: str) -> InvalidArgument:
+def invalid_graph(problems: list[Problem], prefix: str) -> InvalidArgument:
+    """A refused graph's problems (named relative to the graph) as one small error, named from `prefix`."""
     kept, budget = [], REPORTED_VIOLATION_BYTES
-    for violation in violations:
+    for problem in problems:
+        violation = FieldViolation(field_name(prefix, problem.field), problem.description)
         cost = len(violation.field.encode()) + len(violation.description.encode())
         if len(kept) == MAX_REPORTED_VIOLATIONS or cost > budget:
             break
         kept.append(violation)
         budget -= cost
-    if len(kept) < len(violations):
-        kept.append(FieldViolation(prefix.rstrip("."), f"and {len(violations) - len(kept)} more problems; "
+    if len(kept) < len(problems):
+        kept.append(FieldViolation(prefix.rstrip("."), f"and {len(problems) - len(kept)} more problems; "
                                                        "ValidateWorkflow lists them all"))
     return InvalidArgument(violations=kept)
 
 
+def draft_warnings(problems: list[Problem]) -> list[str]:
+    """An incomplete graph's problems as the saved workflow's warnings, named from the workflow."""
+    shown = [f"{field_name('flow_data.', p.field)}: {p.description}" for p in problems[:MAX_REPORTED_WARNINGS]]
+    if len(problems) > len(shown):
+        shown.append(f"and {len(problems) - len(shown)} more problems; ValidateWorkflow lists them all")
+    return shown
+
+
 class Workflows:
-    def __init__(self, db: Database, catalog: NodeCatalogClient, limits: graph.Limits, undelete_days: int):
+    def __init__(self, db: Database, catalog: NodeCatalogClient, limits: Limits, undelete_days: int):
         self.db, self.catalog, self.limits, self.undelete_days = db, catalog, limits, undelete_days
 
     # --- validation -------------------------------------------------------------------------------------
-    async def check(self, flow: dict, prefix: str) -> tuple[list, list[str]]:
-        """(violations, warnings) of a graph; never raises for the graph's own problems."""
+    async def check(self, flow: dict, prefix: str) -> tuple[list[Problem], list[str]]:
+        """(problems, warnings of the check itself) of a graph; never raises for the graph's own problems."""
         catalog = await self.catalog.catalog()
-        return graph.validate(flow, catalog, self.limits, prefix), catalog.warnings
+        return validate(flow, catalog, self.limits, prefix), catalog.warnings
 
-    async def _require_valid(self, flow: dict, prefix: str = "workflow.flow_data.") -> list[str]:
-        violations, warnings = await self.check(flow, prefix)
-        if violations:
-            raise invalid_graph(violations, prefix)
-        return warnings
+    async def check_draft(self, flow: dict, prefix: str = "workflow.flow_data.") -> list[str]:
+        """Saving is lenient (a canvas autosaves half-built graphs): a malformed graph is refused, an
+        incomplete one is saved and what it lacks to run comes back as warnings."""
+        problems, warnings = await self.check(flow, "")
+        malformed = [p for p in problems if not p.draft_ok]
+        if malformed:
+            raise invalid_graph(malformed, prefix)
+        return [*warnings, *draft_warnings(problems)]
 
     async def validate(self, caller: Caller, workflow_id: str, flow: dict | None):
+        """Every problem of either kind: what running the graph would refuse."""
         if workflow_id:
             flow = (await self.get(caller, workflow_id)).flow_data
         elif flow is None:
@@ -109,7 +126,7 @@ class Workflows:
         tags = normalize_tags(tags)
         if len(request_id) > 100:
             raise InvalidArgument("request_id", "must be at most 100 characters")
-        warnings = await self._require_valid(flow)
+        warnings = await self.check_draft(flow)
         history = versions or [{"flow_data": flow, "message": message}]
         at = now()
         async with self.db.transaction() as repo:
@@ -192,7 +209,7 @@ class Workflows:
             values["is_public"] = fields["is_public"]
         warnings: list[str] = []
         if "flow_data" in paths:
-            warnings = await self._require_valid(fields["flow_data"])
+            warnings = await self.check_draft(fields["flow_data"])
         wid = parse_id(workflow_id, "workflow.id")
         async with self.db.transaction() as repo:
             row = await self._writable(repo, caller, wid, workflow_id)

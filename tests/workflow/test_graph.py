@@ -1,8 +1,9 @@
-"""Graph validation rules, without I/O."""
+"""Graph validation rules (services.common.flowgraph) and version diffs, without I/O."""
 
+from services.common.flowgraph import Catalog, Limits, validate
 from services.workflow.builtin_templates import BUILTIN_TEMPLATES
-from services.workflow.graph import Limits, diff, validate
-from services.workflow.node_catalog import BUILTIN, Catalog, builtin_catalog
+from services.workflow.graph import diff
+from services.workflow.node_catalog import BUILTIN, builtin_catalog
 
 LIMITS = Limits(max_nodes=50, max_edges=100, max_bytes=64 * 1024)
 CATALOG = builtin_catalog("test")
@@ -32,6 +33,46 @@ def test_all_problems_are_reported_at_once_naming_nodes_and_edges():
     problems = fields(validate(graph, CATALOG, LIMITS))
     assert {"flow_data.nodes[s].id", "flow_data.nodes[llm].data.model", "flow_data.nodes[3].id",
             "flow_data.edges[e0].target", "flow_data.nodes"} <= problems
+
+
+def malformed(problems):
+    return {p.field for p in problems if not p.draft_ok}
+
+
+def test_incomplete_graphs_are_drafts_and_malformed_ones_are_not():
+    draft = flow([("s", "start", {}), ("s2", "start", {}), ("llm", "chat_model", {}), ("x", "quantum_oracle", {}),
+                  ("c", "condition", {"expression": "x"}), ("a", "merge", {}), ("b", "merge", {}), ("alone", "merge", {})],
+                 [("s", "llm", {}), ("llm", "c", {}), ("c", "a", {"sourceHandle": "maybe"}), ("a", "b", {}), ("b", "a", {}),
+                  ("s2", "x", {})])
+    problems = validate(draft, Catalog(dict(BUILTIN), authoritative=True), LIMITS)
+    assert all(p.draft_ok for p in problems)
+    descriptions = {p.field: p.description for p in problems}
+    assert descriptions["flow_data.nodes[llm].data.model"] == "is required for a chat_model node"
+    assert descriptions["flow_data.nodes[alone]"] == "is not connected to any other node"
+    assert {"flow_data.nodes", "flow_data.nodes[x].type", "flow_data.edges[e2].sourceHandle",
+            "flow_data.nodes[a]"} <= descriptions.keys()
+
+    broken = {"nodes": [{"id": "s", "type": "start"}, {"id": "s", "type": "end"}, "node", {"id": "t"},
+                        {"id": "d", "type": "merge", "data": []}, {"id": "x" * 101, "type": "merge"}],
+              "edges": [{"id": "e", "source": "s", "target": "ghost"}, {"id": "e", "source": "s", "target": "d"},
+                        {"id": "f", "source": 1, "target": "d"}, 7]}
+    assert malformed(validate(broken, CATALOG, LIMITS)) == {
+        "flow_data.nodes[s].id", "flow_data.nodes[2].id", "flow_data.nodes[t].type", "flow_data.nodes[d].data",
+        "flow_data.nodes[5].id", "flow_data.edges[e].target", "flow_data.edges[e].id", "flow_data.edges[f].source",
+        "flow_data.edges[3]"}
+    for shape in ({"nodes": {}, "edges": []}, {"nodes": [], "edges": "none"}):
+        assert [(p.field, p.draft_ok) for p in validate(shape, CATALOG, LIMITS)] == [("flow_data", False)]
+
+
+def test_an_empty_draft_lacks_only_its_start_and_end():
+    assert {(p.description, p.draft_ok) for p in validate({}, CATALOG, LIMITS)} == {
+        ("needs exactly one start node; found 0", True), ("needs at least one end node", True)}
+
+
+def test_validation_does_not_change_the_graph():
+    graph = {"nodes": [{"id": "s", "type": "start"}]}
+    validate(graph, CATALOG, LIMITS)
+    assert graph == {"nodes": [{"id": "s", "type": "start"}]}
 
 
 def test_exactly_one_start_and_a_reachable_end():
@@ -67,9 +108,9 @@ def test_unknown_types_fail_only_against_an_authoritative_catalog():
 
 def test_limits_are_enforced_with_a_clear_message():
     many = flow([("s", "start", {}), *[(f"n{i}", "merge", {}) for i in range(60)], ("e", "end", {})], [])
-    assert any("limit is 50" in p.description for p in validate(many, CATALOG, LIMITS))
+    assert [(p.description, p.draft_ok) for p in validate(many, CATALOG, LIMITS)] == [("has 62 nodes; the limit is 50", False)]
     huge = flow([("s", "start", {"blob": "x" * 70_000}), ("e", "end", {})], [("s", "e", {})])
-    assert any("larger than" in p.description for p in validate(huge, CATALOG, LIMITS))
+    assert [(p.description, p.draft_ok) for p in validate(huge, CATALOG, LIMITS)] == [("is larger than 65536 bytes", False)]
 
 
 def test_deep_chain_does_not_recurse():
@@ -101,11 +142,13 @@ def test_malformed_edges_are_violations_not_crashes():
 
 def test_non_finite_numbers_and_deep_nesting_are_refused():
     nan = flow([("s", "start", {"t": float("nan")}), ("e", "end", {})], [("s", "e", {})])
-    assert [p.description for p in validate(nan, CATALOG, LIMITS)] == ["numbers must be finite (no NaN or Infinity)"]
+    assert [(p.description, p.draft_ok) for p in validate(nan, CATALOG, LIMITS)] == \
+        [("numbers must be finite (no NaN or Infinity)", False)]
     deep: dict = {}
     cursor = deep
     for _ in range(40):
         cursor["x"] = {}
         cursor = cursor["x"]
     nested = flow([("s", "start", deep), ("e", "end", {})], [("s", "e", {})])
-    assert [p.description for p in validate(nested, CATALOG, LIMITS)] == ["is nested deeper than 32 levels"]
+    assert [(p.description, p.draft_ok) for p in validate(nested, CATALOG, LIMITS)] == \
+        [("is nested deeper than 32 levels", False)]

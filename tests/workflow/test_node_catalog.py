@@ -2,8 +2,17 @@
 
 import asyncio
 
-from services.workflow.graph import Limits, validate
-from services.workflow.node_catalog import NodeCatalogClient, NodeType, catalog_from_metadata
+import grpc
+from google.protobuf.struct_pb2 import Struct
+
+from agentic.executor.v1 import executor_pb2, executor_pb2_grpc
+from services.common.flowgraph import Limits, NodeType, validate
+from services.workflow.node_catalog import (
+    NodeCatalogClient,
+    catalog_from_metadata,
+    catalog_from_response,
+    grpc_catalog_fetcher,
+)
 
 EXECUTOR_TYPES = {"start": NodeType(), "end": NodeType(), "chat_model": NodeType(required=("model",))}
 
@@ -56,3 +65,54 @@ def test_executor_metadata_maps_to_required_params_and_handles():
     ])
     assert table == {"condition": NodeType(required=("expression",), outputs=("true", "false")),
                      "web_loader": NodeType(required=("url",), inputs=("in",))}
+
+
+def schema(value: dict) -> Struct:
+    struct = Struct()
+    struct.update(value)
+    return struct
+
+
+LIST_NODE_TYPES = executor_pb2.ListNodeTypesResponse(node_types=[
+    executor_pb2.NodeType(type="condition", category="control", display_name="Condition",
+                          params_schema=schema({"type": "object", "required": ["expression"],
+                                                "properties": {"expression": {"type": "string"}}}),
+                          outputs=["true", "false"]),
+    executor_pb2.NodeType(type="chat_model", category="llms", params_schema=schema({"required": ["model"]}),
+                          inputs=["messages"], credential_type="openai"),
+    executor_pb2.NodeType(type="calculator", category="tools"),
+])
+
+
+def test_the_executors_list_node_types_reply_maps_to_the_table():
+    assert catalog_from_response(LIST_NODE_TYPES) == {
+        "condition": NodeType(required=("expression",), outputs=("true", "false")),
+        "chat_model": NodeType(required=("model",), inputs=("messages",)),
+        "calculator": NodeType(),
+    }
+
+
+class FakeNodeCatalog(executor_pb2_grpc.NodeCatalogServiceServicer):
+    def __init__(self):
+        self.metadata: list[dict] = []
+
+    async def ListNodeTypes(self, request, context):
+        self.metadata.append(dict(context.invocation_metadata()))
+        return LIST_NODE_TYPES
+
+
+async def test_the_catalog_is_fetched_over_grpc_from_list_node_types():
+    fake = FakeNodeCatalog()
+    server = grpc.aio.server()
+    executor_pb2_grpc.add_NodeCatalogServiceServicer_to_server(fake, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        catalog = await NodeCatalogClient(grpc_catalog_fetcher(channel)).catalog()
+    finally:
+        await channel.close()
+        await server.stop(0)
+    assert catalog.authoritative and not catalog.warnings and len(fake.metadata) == 1
+    assert {"start", "end", "condition", "chat_model", "calculator"} == catalog.types.keys()
+    assert "authorization" not in fake.metadata[0]  # ListNodeTypes is public

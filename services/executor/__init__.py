@@ -1,0 +1,1 @@
+"""The executor: node catalog, graph engine (LangGraph), runs, their events and checkpoints, threads."""

@@ -1,0 +1,157 @@
+"""What a node is: a class with metadata (type, category, JSON Schema of its params, handles) and `run`.
+
+The registry discovers every `Node` subclass with a `type` in the modules of this package. A node never sees
+LangGraph: the compiler wraps `run` with retries, a timeout and events, and routes by `NodeResult.route`.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+import pkgutil
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+CATEGORIES = ("control", "llms", "agents", "tools", "memory", "chains", "retrieval", "output")
+
+
+class NodeError(Exception):
+    """A node failed for a reason its user can act on (the message is shown in node_failed / run_failed)."""
+
+
+class ParamError(Exception):
+    """A node's parameters are invalid: (field within data, what to fix)."""
+
+    def __init__(self, field: str, description: str):
+        super().__init__(f"{field}: {description}")
+        self.field, self.description = field, description
+
+
+@dataclass
+class NodeResult:
+    output: Any
+    # For nodes with named outputs: which handle the run continues on.
+    route: str | None = None
+    # Extra state a node keeps between visits (a loop's counter).
+    memory: dict | None = None
+
+
+@dataclass
+class NodeContext:
+    """What one node run sees."""
+
+    node_id: str
+    input: Any  # the primary input: the predecessor's output (the run input for start)
+    inputs: dict[str, Any]  # every predecessor that produced output, by node id
+    outputs: dict[str, Any]  # every node output so far, by node id
+    run_input: Any
+    memory: dict  # this node's memory from earlier visits
+    messages: list[dict]  # the thread's earlier messages: [{role, content}]
+    emit: Callable[[str, dict], None]  # emit(type, payload): token events and the like
+    services: Any = None  # the run's services: sub-workflows, credentials (see engine.run.RunServices)
+    extra: dict = field(default_factory=dict)
+
+
+class Node(abc.ABC):
+    type: ClassVar[str] = ""
+    category: ClassVar[str] = "control"
+    display_name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    params_schema: ClassVar[dict] = {"type": "object", "properties": {}}
+    inputs: ClassVar[tuple[str, ...]] = ()
+    outputs: ClassVar[tuple[str, ...]] = ()
+    credential_type: ClassVar[str] = ""
+    # Retry and timeout defaults; a node's data may override them (retry: {max_attempts, backoff_seconds},
+    # timeout_seconds).
+    default_timeout_seconds: ClassVar[float] = 60.0
+    # Nodes that pause the run (a LangGraph interrupt) need a checkpointer.
+    interrupts: ClassVar[bool] = False
+
+    def __init__(self, node_id: str, params: dict):
+        self.node_id = node_id
+        self.params = params
+        self.configure(params)
+
+    def configure(self, params: dict) -> None:  # noqa: B027 (optional: nodes without parameters skip it)
+        """Check and keep the parameters; raise ParamError. Runs once, when the graph is compiled."""
+
+    @abc.abstractmethod
+    async def run(self, ctx: NodeContext) -> NodeResult:
+        """The node's work: its output (and, for nodes with named outputs, the route to take)."""
+
+
+Runner = Callable[[NodeContext], Awaitable[NodeResult]]
+
+_REGISTRY: dict[str, type[Node]] = {}
+
+
+def _discover() -> None:
+    from services.executor import nodes as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{info.name}")
+
+    def walk(cls):
+        for sub in cls.__subclasses__():
+            if sub.type:
+                if sub.type in _REGISTRY and _REGISTRY[sub.type] is not sub:
+                    raise RuntimeError(f"two node classes claim type {sub.type!r}")
+                if sub.category not in CATEGORIES:
+                    raise RuntimeError(f"node {sub.type!r} has unknown category {sub.category!r}")
+                _REGISTRY[sub.type] = sub
+            walk(sub)
+
+    walk(Node)
+
+
+def registry() -> dict[str, type[Node]]:
+    if not _REGISTRY:
+        _discover()
+    return _REGISTRY
+
+
+# --- small parameter helpers every node uses --------------------------------------------------------------
+
+def text_param(params: dict, name: str, *, required: bool = False, default: str = "", max_length: int = 100_000) -> str:
+    value = params.get(name, default)
+    if value is None:
+        value = default
+    if not isinstance(value, str):
+        raise ParamError(name, "must be a string")
+    if required and not value.strip():
+        raise ParamError(name, "is required")
+    if len(value) > max_length:
+        raise ParamError(name, f"must be at most {max_length} characters")
+    return value
+
+
+def int_param(params: dict, name: str, *, default: int, minimum: int, maximum: int) -> int:
+    value = params.get(name, default)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
+        raise ParamError(name, f"must be an integer from {minimum} to {maximum}")
+    return value
+
+
+def number_param(params: dict, name: str, *, default: float, minimum: float, maximum: float) -> float:
+    value = params.get(name, default)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not minimum <= value <= maximum:
+        raise ParamError(name, f"must be a number from {minimum} to {maximum}")
+    return float(value)
+
+
+def as_text(value: Any) -> str:
+    """A node input as text: strings as they are, a message-like object's text, anything else as JSON."""
+    import json
+
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        for key in ("text", "message", "question", "input", "content", "output"):
+            if isinstance(value.get(key), str):
+                return value[key]
+    if value is None:
+        return ""
+    return json.dumps(value, ensure_ascii=False, default=str)

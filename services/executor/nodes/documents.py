@@ -1,0 +1,376 @@
+"""Documents: load a web page (with SSRF protection), split text into chunks, summarize with a chat model.
+
+A document is {"content": text, "metadata": {...}}; the splitter outputs a list of them, one a chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ipaddress
+import re
+import socket
+from collections import deque
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import httpx
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from services.executor.nodes.base import (
+    Node,
+    NodeContext,
+    NodeError,
+    NodeResult,
+    ParamError,
+    as_text,
+    int_param,
+    text_param,
+)
+from services.executor.nodes.chat import MODEL_PROPERTIES, model_params, stream_answer
+from services.executor.nodes.llms import chat_model_for
+from services.executor.settings import ExecutorSettings
+
+# --- documents ------------------------------------------------------------------------------------------
+
+def documents_of(value: Any) -> list[dict]:
+    """A node input as documents: a text, a document, or a list of texts and documents."""
+    items = value if isinstance(value, list) else [value]
+    docs = []
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("content"), str):
+            metadata = item.get("metadata")
+            docs.append({"content": item["content"], "metadata": dict(metadata) if isinstance(metadata, dict) else {}})
+        elif item is not None:
+            docs.append({"content": as_text(item), "metadata": {}})
+    return docs
+
+
+# --- splitting ------------------------------------------------------------------------------------------
+
+_SEPARATORS = ("\n\n", "\n", " ", "")
+
+
+def split_text(text: str, chunk_size: int, chunk_overlap: int) -> list[str]:
+    """Chunks of at most chunk_size characters, cut at paragraphs, then lines, then spaces, then anywhere;
+    neighbouring chunks share up to chunk_overlap characters of whole pieces."""
+    return [chunk.strip() for chunk in _split(text, _SEPARATORS, chunk_size, chunk_overlap) if chunk.strip()]
+
+
+def _split(text: str, separators: tuple[str, ...], size: int, overlap: int) -> list[str]:
+    if len(text) <= size:
+        return [text]
+    separator = next(s for s in separators if s == "" or s in text)
+    finer = separators[separators.index(separator) + 1:]
+    chunks: list[str] = []
+    fitting: list[str] = []
+    for piece in text.split(separator) if separator else list(text):
+        if len(piece) <= size:
+            fitting.append(piece)
+            continue
+        chunks.extend(_merge(fitting, separator, size, overlap))
+        fitting = []
+        chunks.extend(_split(piece, finer, size, overlap))
+    chunks.extend(_merge(fitting, separator, size, overlap))
+    return chunks
+
+
+def _merge(pieces: list[str], separator: str, size: int, overlap: int) -> list[str]:
+    """Joins pieces (each at most size) into chunks of at most size, starting each chunk with the trailing
+    pieces of the one before that fit in overlap."""
+    chunks: list[str] = []
+    window: deque[str] = deque()
+    length = 0  # len(separator.join(window))
+    for piece in pieces:
+        if window and length + len(separator) + len(piece) > size:
+            chunks.append(separator.join(window))
+            while window and (length > overlap or length + len(separator) + len(piece) > size):
+                length -= len(window.popleft()) + (len(separator) if window else 0)
+        length += len(piece) + (len(separator) if window else 0)
+        window.append(piece)
+    if window:
+        chunks.append(separator.join(window))
+    return chunks
+
+
+class TextSplitter(Node):
+    type = "text_splitter"
+    category = "retrieval"
+    display_name = "Text splitter"
+    description = ("Splits the input text (or documents) into chunks of at most chunk_size characters at "
+                   "paragraph, line and word boundaries, overlapping by up to chunk_overlap characters.")
+    params_schema = {"type": "object", "required": ["chunk_size"], "properties": {
+        "chunk_size": {"type": "integer", "minimum": 1, "maximum": 100000},
+        "chunk_overlap": {"type": "integer", "minimum": 0, "description": "less than chunk_size"}}}
+
+    def configure(self, params: dict) -> None:
+        self.chunk_size = int_param(params, "chunk_size", default=1000, minimum=1, maximum=100_000)
+        self.chunk_overlap = int_param(params, "chunk_overlap", default=min(200, self.chunk_size // 5), minimum=0,
+                                       maximum=self.chunk_size - 1)
+
+    async def run(self, ctx: NodeContext) -> NodeResult:
+        chunks = []
+        for doc in documents_of(ctx.input):
+            for text in split_text(doc["content"], self.chunk_size, self.chunk_overlap):
+                chunks.append({"content": text, "metadata": {**doc["metadata"], "chunk": len(chunks)}})
+        return NodeResult(chunks)
+
+
+# --- summarizing ----------------------------------------------------------------------------------------
+
+MAX_SUMMARY_CHUNKS = 500
+MAP_CONCURRENCY = 5
+SUMMARY_PROMPT = "Write a concise summary of the text the user sends. Answer with the summary only."
+COMBINE_PROMPT = ("The user sends summaries of consecutive parts of one document. Combine them into one concise "
+                  "summary of the whole document. Answer with the summary only.")
+
+
+class Summarize(Node):
+    type = "summarize"
+    category = "chains"
+    display_name = "Summarize"
+    description = ("Summarizes the input text or documents with a chat model: `stuff` sends everything at once, "
+                   "`map_reduce` summarizes each chunk and then combines the summaries. Streams the summary.")
+    params_schema = {"type": "object", "required": ["model"], "properties": {
+        **MODEL_PROPERTIES, "strategy": {"type": "string", "enum": ["stuff", "map_reduce"]}}}
+    credential_type = "openai"
+    default_timeout_seconds = 300.0
+
+    def configure(self, params: dict) -> None:
+        self.model, self.temperature = model_params(params, temperature=0.3)
+        self.strategy = text_param(params, "strategy", default="stuff", max_length=20)
+        if self.strategy not in ("stuff", "map_reduce"):
+            raise ParamError("strategy", "must be 'stuff' or 'map_reduce'")
+
+    async def run(self, ctx: NodeContext) -> NodeResult:
+        texts = [d["content"] for d in documents_of(ctx.input) if d["content"].strip()]
+        if not texts:
+            raise NodeError("there is no text to summarize (the input is empty)")
+        if len(texts) > MAX_SUMMARY_CHUNKS:
+            raise NodeError(f"the input has {len(texts)} chunks; at most {MAX_SUMMARY_CHUNKS} can be summarized "
+                            "(split into larger chunks)")
+        model = chat_model_for(self.model, self.temperature, None)
+        if self.strategy == "stuff" or len(texts) == 1:
+            summary = await stream_answer(model, [SystemMessage(SUMMARY_PROMPT), HumanMessage("\n\n".join(texts))], ctx)
+            return NodeResult(summary)
+        gate = asyncio.Semaphore(MAP_CONCURRENCY)
+
+        async def summarize(text: str) -> str:
+            async with gate:
+                answer = await model.ainvoke([SystemMessage(SUMMARY_PROMPT), HumanMessage(text)])
+            return answer.content if isinstance(answer.content, str) else as_text(answer.content)
+
+        summaries = await asyncio.gather(*(summarize(text) for text in texts))
+        combined = "\n\n".join(s.strip() for s in summaries if s.strip())
+        return NodeResult(await stream_answer(model, [SystemMessage(COMBINE_PROMPT), HumanMessage(combined)], ctx))
+
+
+# --- loading web pages ----------------------------------------------------------------------------------
+
+MAX_BODY_BYTES = 2 * 1024 * 1024
+FETCH_SECONDS = 10.0
+MAX_REDIRECTS = 5
+# Cloud metadata endpoints: refused even where private networks are allowed.
+METADATA_ADDRESSES = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
+USER_AGENT = "agentic-platform-executor/0.1 (web_loader)"
+
+
+@functools.cache
+def _settings() -> ExecutorSettings:
+    return ExecutorSettings()
+
+
+class UnsafeURL(NodeError):
+    """A URL the executor refuses to fetch (scheme, or an address that is not on the public internet)."""
+
+
+def check_url(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of an http(s) URL; raises UnsafeURL."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise UnsafeURL(f"{url!r} is not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise UnsafeURL(f"only http and https URLs can be loaded, not {parts.scheme or 'a URL without scheme'}:")
+    if not parts.hostname:
+        raise UnsafeURL(f"{url!r} has no host")
+    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+def refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_private: bool) -> str:
+    """Why an address may not be fetched ('' if it may)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    if address in METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    if address.is_multicast or address.is_unspecified:
+        return "a multicast or unspecified address"
+    if allow_private:
+        return ""
+    for kind in ("loopback", "link_local", "private", "reserved"):
+        if getattr(address, f"is_{kind}"):
+            return f"a {kind.replace('_', '-')} address"
+    if not address.is_global:
+        return "not a public address"
+    return ""
+
+
+async def _resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise NodeError(f"cannot resolve {host}: {exc.strerror or exc}") from None
+    addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+    if not addresses:
+        raise NodeError(f"cannot resolve {host}")
+    return addresses
+
+
+async def resolve_public(host: str, port: int) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The address to connect to: the host resolved once; every address it resolves to must be allowed."""
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        addresses = await _resolve(host, port)
+    allow_private = _settings().allow_private_networks
+    for address in addresses:
+        reason = refusal(address, allow_private)
+        if reason:
+            raise UnsafeURL(f"refusing to load {host}: {address} is {reason}")
+    return addresses[0]
+
+
+async def fetch_page(url: str) -> tuple[str, bytes, str, bool]:
+    """GET url, connecting only to checked addresses and re-checking every redirect.
+    Returns (final url, body up to MAX_BODY_BYTES, content type, truncated)."""
+    async with httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=FETCH_SECONDS) as client:
+        for _ in range(MAX_REDIRECTS + 1):
+            scheme, host, port = check_url(url)
+            address = await resolve_public(host, port)
+            parts = urlsplit(url)
+            ip_host = f"[{address}]" if address.version == 6 else str(address)
+            target = urlunsplit((scheme, f"{ip_host}:{port}", parts.path or "/", parts.query, ""))
+            name = f"[{host}]" if ":" in host else host
+            default_port = port == (443 if scheme == "https" else 80)
+            headers = {"Host": name if default_port else f"{name}:{port}", "User-Agent": USER_AGENT,
+                       "Accept": "text/html,text/plain;q=0.9,*/*;q=0.5"}
+            request = client.build_request("GET", target, headers=headers,
+                                           extensions={"sni_hostname": host} if scheme == "https" else {})
+            response = await client.send(request, stream=True)
+            try:
+                if response.is_redirect:
+                    location = response.headers.get("location", "")
+                    url = urljoin(url, location)
+                    continue
+                if response.status_code >= 400:
+                    raise NodeError(f"{url} answered HTTP {response.status_code}")
+                body, truncated = bytearray(), False
+                async for data in response.aiter_bytes():
+                    body += data
+                    if len(body) > MAX_BODY_BYTES:
+                        del body[MAX_BODY_BYTES:]
+                        truncated = True
+                        break
+                content_type = response.headers.get("content-type", "")
+                return url, bytes(body), content_type, truncated
+            finally:
+                await response.aclose()
+    raise NodeError(f"too many redirects (more than {MAX_REDIRECTS}) from {url}")
+
+
+class _TextExtractor(HTMLParser):
+    SKIP = frozenset({"script", "style", "noscript", "template", "svg", "head", "iframe", "object"})
+    BLOCK = frozenset({"p", "div", "section", "article", "header", "footer", "main", "aside", "nav", "ul", "ol",
+                       "li", "table", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "form",
+                       "figure", "figcaption", "dl", "dt", "dd", "hr", "address", "details", "summary"})
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title: list[str] = []
+        self.skipping = 0
+        self.in_title = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.SKIP:
+            self.skipping += 1
+        elif tag == "title":
+            self.in_title = True
+        elif tag == "br":
+            self.parts.append("\n")
+        elif tag in self.BLOCK or tag in ("td", "th"):
+            self.parts.append("\n\n" if tag in self.BLOCK else " ")
+
+    def handle_endtag(self, tag):
+        if tag in self.SKIP:
+            self.skipping = max(0, self.skipping - 1)
+        elif tag == "title":
+            self.in_title = False
+        elif tag in self.BLOCK:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data):
+        if self.in_title:
+            self.title.append(data)
+        elif not self.skipping:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> tuple[str, str]:
+    """(text, title) of an HTML page: paragraphs separated by blank lines, scripts and styles left out."""
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    text = re.sub(r"[^\S\n]+", " ", "".join(parser.parts))
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    text = re.sub(r"\n{3,}", "\n\n", text).strip()
+    return text, " ".join("".join(parser.title).split())
+
+
+class WebLoader(Node):
+    type = "web_loader"
+    category = "retrieval"
+    display_name = "Web page loader"
+    description = ("Loads a public web page (http or https, at most 2 MiB, 10 seconds, 5 redirects) and outputs "
+                   "its text as a document {content, metadata: {url}}.")
+    params_schema = {"type": "object", "required": ["url"], "properties": {
+        "url": {"type": "string", "format": "uri", "description": "http:// or https:// address of the page"}}}
+    default_timeout_seconds = 30.0
+
+    def configure(self, params: dict) -> None:
+        self.url = text_param(params, "url", required=True, max_length=2000).strip()
+        try:
+            check_url(self.url)
+        except UnsafeURL as exc:
+            raise ParamError("url", str(exc)) from None
+
+    async def run(self, ctx: NodeContext) -> NodeResult:
+        try:
+            async with asyncio.timeout(FETCH_SECONDS):
+                url, body, content_type, truncated = await fetch_page(self.url)
+        except TimeoutError:
+            raise NodeError(f"loading {self.url} took longer than {FETCH_SECONDS:g} s") from None
+        except httpx.HTTPError as exc:
+            raise NodeError(f"cannot load {self.url}: {type(exc).__name__} {exc}".strip()) from None
+        media_type = content_type.split(";")[0].strip().lower()
+        if media_type and not (media_type.startswith("text/") or media_type in _TEXT_TYPES):
+            raise NodeError(f"{url} is {media_type}, not a web page or text")
+        match = re.search(r"charset=([\w.:-]+)", content_type, re.IGNORECASE)
+        try:
+            text = body.decode(match.group(1) if match else "utf-8", errors="replace")
+        except LookupError:
+            text = body.decode("utf-8", errors="replace")
+        metadata: dict[str, Any] = {"url": url}
+        if media_type in ("text/html", "application/xhtml+xml") or (not media_type and "<html" in text[:2000].lower()):
+            text, title = html_to_text(text)
+            if title:
+                metadata["title"] = title
+        if truncated:
+            metadata["truncated"] = True
+        return NodeResult({"content": text, "metadata": metadata})
+
+
+_TEXT_TYPES = frozenset({"application/xhtml+xml", "application/json", "application/xml", "application/rss+xml",
+                         "application/atom+xml"})
