@@ -268,7 +268,7 @@ class Executions:
                 log.exception("execution %s failed", row.id)
                 outcome = Outcome("failed", error={"code": "INTERNAL", "node_id": "",
                                                    "message": f"internal error ({type(exc).__name__})"})
-            await self._record(row, events, outcome)
+            await _uncancellable(self._record(row, events, outcome))
             return outcome
         finally:
             self.bus.running_here(row.id, False)
@@ -389,6 +389,24 @@ class Executions:
 
         async for event in self.bus.events(subscriber, finished):
             yield event
+
+
+async def _uncancellable(recording) -> None:
+    """Finish recording the outcome even if a late cancel arrives meanwhile (a cancel RPC, its NOTIFY and the
+    heartbeat can each cancel the task): a terminal row without its terminal event would leave streams open."""
+    task = asyncio.ensure_future(recording)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done() and task.cancelled():
+                raise
+            cancelled = True
+            asyncio.current_task().uncancel()
+    task.result()
+    if cancelled:
+        log.info("a cancel arrived while an outcome was being recorded; it was already ending")
 
 
 def _text(value: Any) -> str:

@@ -88,8 +88,9 @@ class Replica:
         self._claim_wake.set()  # room for another queued run
 
     def cancel_local(self, execution_id: uuid.UUID) -> bool:
+        """Cancel once: the RPC, its NOTIFY and the heartbeat may all ask for the same run."""
         task = self.tasks.get(execution_id)
-        if task is None or task.done():
+        if task is None or task.done() or task.cancelling():
             return False
         task.cancel()
         return True
