@@ -49,7 +49,7 @@ class CredentialKeyring:
             raise DecryptionFailed(f"credential key version {version!r} is not configured")
         try:
             return key.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad).decode()
-        except InvalidTag:
+        except (InvalidTag, ValueError):  # ValueError: truncated below the nonce's length
             raise DecryptionFailed("ciphertext does not belong to this credential") from None
 
 

@@ -6,7 +6,6 @@ call. Every method must be listed in the service's policy; an unlisted method is
 
 import logging
 import time
-import uuid
 from collections.abc import Mapping
 
 import grpc
@@ -15,6 +14,7 @@ from grpc_status import rpc_status
 from services.common import caller as caller_ctx
 from services.common.errors import DomainError, InvalidArgument, Unauthenticated, internal_status
 from services.common.tokens import TokenVerifier
+from services.common.validation import check_request, request_id_or_new
 
 log = logging.getLogger("rpc")
 
@@ -91,7 +91,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
     async def _authenticate(self, rule: str | None, context) -> caller_ctx.Caller | None:
         metadata = context.invocation_metadata()
-        caller_ctx.request_id.set(_metadata_value(metadata, "x-request-id") or uuid.uuid4().hex)
+        caller_ctx.request_id.set(request_id_or_new(_metadata_value(metadata, "x-request-id")))
         if rule is None:
             raise Unauthenticated("this method is not open to callers")
         authorization = _metadata_value(metadata, "authorization")
@@ -114,7 +114,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             try:
                 caller_ctx.set_current(await self._authenticate(rule, context))
                 if request is _UNPARSEABLE:
-                    raise InvalidArgument("request", "could not be parsed: malformed or nested too deeply")
+                    raise InvalidArgument("request", "could not be parsed: malformed, not UTF-8 or nested too deeply")
+                check_request(request)
                 return await behavior(request, context)
             except DomainError as exc:
                 _log_failure(method, exc, started)
@@ -133,7 +134,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             try:
                 caller_ctx.set_current(await self._authenticate(rule, context))
                 if request is _UNPARSEABLE:
-                    raise InvalidArgument("request", "could not be parsed: malformed or nested too deeply")
+                    raise InvalidArgument("request", "could not be parsed: malformed, not UTF-8 or nested too deeply")
+                check_request(request)
                 async for response in behavior(request, context):
                     yield response
             except DomainError as exc:

@@ -99,8 +99,12 @@ class TokenVerifier:
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("access token expired") from None
-        except jwt.PyJWTError as exc:
-            raise Unauthenticated(f"invalid access token: {exc}") from None
+        except jwt.InvalidAudienceError:
+            raise Unauthenticated("access token is for another audience") from None
+        except jwt.InvalidIssuerError:
+            raise Unauthenticated("access token from another issuer") from None
+        except jwt.PyJWTError:  # the library's own text describes its internals: not for callers
+            raise Unauthenticated("invalid access token") from None
         if claims.get("typ") not in ACCEPTED_TYPES:
             raise Unauthenticated("not an access token")
         caller = Caller(

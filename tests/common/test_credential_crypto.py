@@ -52,3 +52,11 @@ def test_wrong_key_length_is_refused():
 def test_mask_reveals_little():
     assert mask("sk-abcdefghijklmnop") == "sk-…mnop"
     assert "abc" not in mask("abcdefg")
+
+
+def test_truncated_ciphertext_is_a_decryption_failure_not_a_crash():
+    ring = CredentialKeyring({"1": key()})
+    version, blob = ring.encrypt("secret-value", b"aad")
+    for truncated in (b"", blob[:5], blob[:12], blob[:20]):
+        with pytest.raises(DecryptionFailed):
+            ring.decrypt(version, truncated, b"aad")
