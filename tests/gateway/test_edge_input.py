@@ -13,8 +13,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from agentic.auth.v1 import api_keys_pb2, auth_pb2
 from agentic.executor.v1 import executor_pb2, executor_pb2_grpc
 from agentic.workflow.v1 import workflow_pb2 as wpb
-from services.common.validation import check_request, request_id_or_new
 from services.common.errors import InvalidArgument
+from services.common.validation import check_request, request_id_or_new
 from tests.auth.helpers import Stubs, bearer, expect_code
 from tests.workflow.helpers import WorkflowStubs, graph, struct
 
