@@ -7,7 +7,6 @@ within limits, builds the gRPC request, calls the one pooled channel of its serv
 import asyncio
 import json
 import logging
-import random
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,8 +26,10 @@ from gateway import errors
 from gateway.body import BodyTooLarge, parse_json, read_limited
 from gateway.edge import ApiKeyExchange
 from gateway.openapi import build_openapi
+from gateway.request_checks import EdgeRefusal, check_headers, check_json_content_type, deadline
 from gateway.settings import GatewaySettings
 from gateway.transcoder import Binding, RequestError, build_request, discover, to_json_dict
+from services.common.validation import request_id_or_new
 
 log = logging.getLogger("gateway")
 
@@ -39,6 +40,7 @@ LATENCY = Histogram("gateway_request_seconds", "HTTP request latency by route", 
 # owning service's explicit per-RPC policy decides (unlisted RPCs are refused there).
 PUBLIC_ROUTES = ("/healthz", "/readyz", "/metrics", "/.well-known/jwks.json", "/docs", "/openapi.json", "/")
 CONSOLE = Path(__file__).with_name("console.html")
+NO_STORE = {"cache-control": "no-store"}
 
 
 class Downstream:
@@ -80,18 +82,6 @@ def reply_is_current(request: Request, headers: dict) -> bool:
     return bool(etag) and request.headers.get("if-none-match") == etag
 
 
-def _deadline(request: Request, settings: GatewaySettings) -> float:
-    raw = request.headers.get("grpc-timeout") or request.headers.get("x-request-timeout")
-    if not raw:
-        return settings.request_timeout_seconds
-    units = {"H": 3600, "M": 60, "S": 1, "m": 1e-3, "u": 1e-6, "n": 1e-9}
-    try:
-        seconds = float(raw[:-1]) * units[raw[-1]] if raw[-1] in units else float(raw)
-    except (ValueError, KeyError):
-        raise RequestError("Grpc-Timeout must look like 10S or 500m") from None
-    return max(0.001, min(seconds, settings.max_request_timeout_seconds))
-
-
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     bindings = discover()
@@ -124,16 +114,21 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     def endpoint(binding: Binding):
         route = binding.template
         reads_body = bool(binding.body)
+        reply_headers = {**NO_STORE} if binding.response_carries_secret else {}
         is_get = binding.http_method == "GET"
 
         async def handle(request: Request) -> Response:
             started = time.perf_counter()
-            request_id = request.headers.get("x-request-id") or f"{random.getrandbits(128):032x}"
-            headers = {"x-request-id": request_id}
+            request_id = request_id_or_new(request.headers.get("x-request-id", ""))
+            headers = {"x-request-id": request_id, **reply_headers}
             try:
+                check_headers(request.scope, settings)
                 payload = None
                 if reads_body:
-                    payload = parse_json(await read_limited(request, settings.max_body_bytes), settings.max_json_depth)
+                    raw = await read_limited(request, settings.max_body_bytes)
+                    if raw.strip():
+                        check_json_content_type(request.headers.get("content-type"))
+                        payload = parse_json(raw, settings.max_json_depth)
                 message = build_request(binding, request.path_params, request.query_params.multi_items(), payload,
                                         request.headers.get("if-match", ""), request.headers.get("last-event-id", ""))
                 md = await metadata_for(request, request_id)
@@ -141,7 +136,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 if binding.server_streaming:
                     response = await _stream(call, message, md, headers, settings)
                 else:
-                    reply = await call(message, metadata=md, timeout=_deadline(request, settings))
+                    reply = await call(message, metadata=md, timeout=deadline(request.headers.get("grpc-timeout"), settings))
                     if binding.response_has_etag and reply.etag:
                         headers["etag"] = reply.etag
                     if is_get and reply_is_current(request, headers):
@@ -150,9 +145,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                         response = Response(json.dumps(to_json_dict(reply), ensure_ascii=False).encode(),
                                             media_type="application/json", headers=headers)
             except RequestError as exc:
-                details = [{"@type": "type.googleapis.com/google.rpc.BadRequest",
-                            "field_violations": [{"field": exc.field, "description": str(exc)}]}] if exc.field else []
-                response = errors.error_response(400, "INVALID_ARGUMENT", str(exc), details, headers)
+                response = errors.bad_request(400, str(exc), exc.field, headers)
+            except EdgeRefusal as exc:
+                response = errors.bad_request(exc.http_status, str(exc), exc.field, headers)
             except BodyTooLarge:
                 response = errors.error_response(
                     413, "INVALID_ARGUMENT", f"request body larger than {settings.max_body_bytes} bytes", None, headers)

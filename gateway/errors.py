@@ -65,6 +65,23 @@ def error_response(http_status: int, status_name: str, message: str, details: li
                     media_type="application/json", headers=headers)
 
 
+def bad_request(http_status: int, message: str, field: str = "", headers: dict | None = None) -> Response:
+    """A request the gateway refuses itself (400, 413, 415, 431), naming the field or header to fix."""
+    details = [{"@type": "type.googleapis.com/google.rpc.BadRequest",
+                "field_violations": [{"field": field, "description": message}]}] if field else []
+    return error_response(http_status, "INVALID_ARGUMENT", message, details, headers)
+
+
+# A status without google.rpc details was not written by our services (they always attach some): it came
+# from the gRPC library (message too large, stream reset, deadline) and its text names library internals.
+_LIBRARY_MESSAGES = {
+    grpc.StatusCode.DEADLINE_EXCEEDED: "the request took longer than its deadline",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "the request or its reply is too large",
+    grpc.StatusCode.CANCELLED: "the request was cancelled",
+    grpc.StatusCode.UNAVAILABLE: "service unavailable; try again shortly",
+}
+
+
 def from_rpc_error(error: grpc.aio.AioRpcError, headers: dict | None = None) -> Response:
     code = error.code()
     details = decode_details(error.trailing_metadata())
@@ -75,8 +92,8 @@ def from_rpc_error(error: grpc.aio.AioRpcError, headers: dict | None = None) -> 
                 delay = detail.get("retry_delay", "1s").rstrip("s")
                 headers["Retry-After"] = str(max(1, round(float(delay))))
     message = error.details() or code.name.lower()
-    if code == grpc.StatusCode.UNAVAILABLE:
-        message = "service unavailable; try again shortly"  # never echo connection internals
-    elif code in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.DATA_LOSS):
+    if code in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.DATA_LOSS):
         message = "internal error"  # a bug or a library failure downstream: its text is for the logs
+    elif not details or code == grpc.StatusCode.UNAVAILABLE:
+        message = _LIBRARY_MESSAGES.get(code, code.name.lower().replace("_", " "))
     return error_response(HTTP_STATUS.get(code, 500), code.name, message, details, headers)

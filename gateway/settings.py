@@ -17,6 +17,9 @@ class GatewaySettings(BaseSettings):
     request_timeout_seconds: float = 30.0
     max_request_timeout_seconds: float = 300.0
     max_body_bytes: int = 1024 * 1024
+    # All request headers together (431 above), and the credential headers forwarded as gRPC metadata.
+    max_header_bytes: int = 16 * 1024
+    max_header_value_bytes: int = 4096
     # Each JSON object level is two protobuf levels inside a Struct, and protobuf parsers stop at 100.
     max_json_depth: int = 32
     max_message_bytes: int = 8 * 1024 * 1024

@@ -24,6 +24,8 @@ _INT_TYPES = {d.FieldDescriptor.TYPE_INT32, d.FieldDescriptor.TYPE_INT64, d.Fiel
               d.FieldDescriptor.TYPE_FIXED32, d.FieldDescriptor.TYPE_FIXED64, d.FieldDescriptor.TYPE_SFIXED32,
               d.FieldDescriptor.TYPE_SFIXED64}
 _FLOAT_TYPES = {d.FieldDescriptor.TYPE_FLOAT, d.FieldDescriptor.TYPE_DOUBLE}
+# Response fields that hand a client a credential: such replies are never stored by caches (no-store).
+SECRET_RESPONSE_FIELDS = frozenset({"access_token", "refresh_token", "key", "secret"})
 
 
 class RequestError(Exception):
@@ -49,6 +51,7 @@ class Binding:
     server_streaming: bool
     etag_field: str = ""  # dotted path of the request's etag, filled from If-Match
     response_has_etag: bool = False
+    response_carries_secret: bool = False
     resume_field: str = ""  # after_seq: filled from Last-Event-ID
     query_fields: dict[str, d.FieldDescriptor] = field(default_factory=dict)
     field_masks: tuple[str, ...] = ()  # top-level FieldMask fields
@@ -115,6 +118,7 @@ def _binding(service: str, method: d.MethodDescriptor, rule: http_pb2.HttpRule) 
         server_streaming=method.server_streaming,
         etag_field=_etag_path(method.input_type, rule.body),
         response_has_etag="etag" in method.output_type.fields_by_name,
+        response_carries_secret=not SECRET_RESPONSE_FIELDS.isdisjoint(method.output_type.fields_by_name),
         resume_field="after_seq" if "after_seq" in method.input_type.fields_by_name else "",
         query_fields=query_fields,
         field_masks=tuple(f.name for f in method.input_type.fields

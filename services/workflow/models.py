@@ -1,6 +1,6 @@
 """Tables of the `workflow` schema. Migrations create them; queries use these definitions."""
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, Uuid
+from sqlalchemy import Boolean, Column, DateTime, Integer, LargeBinary, MetaData, String, Table, Text, Uuid
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 metadata = MetaData(schema="workflow")
@@ -18,6 +18,7 @@ workflows = Table(
     Column("version", Integer, nullable=False),  # current version number
     Column("revision", Integer, nullable=False, server_default="1"),  # the etag: bumps on every change
     Column("request_id", String(100)),
+    Column("request_hash", LargeBinary),  # SHA-256 of the create request that first used request_id
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("deleted_at", DateTime(timezone=True)),

@@ -8,6 +8,8 @@ writable. Delete is soft: a deleted workflow disappears from reads at once and c
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +17,7 @@ from services.common.caller import Caller
 from services.common.db import Row
 from services.common.errors import (
     Aborted,
+    AlreadyExists,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
@@ -64,6 +67,12 @@ def normalize_tags(tags: list[str], field: str = "workflow.tags") -> list[str]:
     if len(cleaned) > MAX_TAGS:
         raise InvalidArgument(field, f"at most {MAX_TAGS} tags")
     return cleaned
+
+
+def request_fingerprint(caller: Caller, **request) -> bytes:
+    """What an idempotent create asked for, by whom: a retry matches it, another request does not."""
+    canonical = json.dumps({"by": caller.subject, **request}, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).digest()
 
 
 def invalid_graph(problems: list[Problem], prefix: str) -> InvalidArgument:
@@ -128,14 +137,18 @@ class Workflows:
             raise InvalidArgument("request_id", "must be at most 100 characters")
         warnings = await self.check_draft(flow)
         history = versions or [{"flow_data": flow, "message": message}]
+        fingerprint = request_fingerprint(caller, name=name, description=description, tags=tags, is_public=is_public,
+                                          history=history) if request_id else None
         at = now()
         async with self.db.transaction() as repo:
             row, created = await repo.insert_workflow({
                 "id": uuid.uuid4(), "org_id": uuid.UUID(caller.org_id), "owner_id": caller.subject, "name": name,
                 "description": description[:10_000], "tags": tags, "is_public": is_public, "flow_data": flow,
                 "version": len(history), "revision": 1, "request_id": request_id or None,
-                "created_at": at, "updated_at": at,
+                "request_hash": fingerprint, "created_at": at, "updated_at": at,
             })
+            if not created and row.request_hash != fingerprint:
+                raise AlreadyExists("request_id was already used for a different request; use a new request_id")
             if created:
                 for number, entry in enumerate(history, start=1):
                     await repo.insert_version({

@@ -15,6 +15,8 @@ from starlette.routing import Route
 from gateway.app import _stream
 from gateway.settings import GatewaySettings
 
+JSON = {"content-type": "application/json"}
+
 
 @pytest.fixture
 async def http(gateway_url):
@@ -44,12 +46,12 @@ async def test_chunked_body_over_the_limit_is_413_without_content_length(http):
 
 
 async def test_deep_json_is_400_not_500(http):
-    response = await http.post("/api/v1/auth/signup", content=b"[" * 10_000 + b"]" * 10_000)
+    response = await http.post("/api/v1/auth/signup", content=b"[" * 10_000 + b"]" * 10_000, headers=JSON)
     assert response.status_code == 400 and "nested deeper" in response.json()["message"]
 
 
 async def test_bad_json_is_400(http):
-    response = await http.post("/api/v1/auth/signup", content=b'{"email": ')
+    response = await http.post("/api/v1/auth/signup", content=b'{"email": ', headers=JSON)
     assert response.status_code == 400 and "not valid JSON" in response.json()["message"]
 
 
@@ -185,8 +187,8 @@ def test_every_route_is_transcoded_or_in_the_explicit_public_list():
 
 
 async def test_nan_and_moderately_deep_json_are_400_not_500(http):
-    nan = await http.post("/api/v1/auth/signup", content=b'{"email": "a@b.co", "password": NaN}')
+    nan = await http.post("/api/v1/auth/signup", content=b'{"email": "a@b.co", "password": NaN}', headers=JSON)
     assert nan.status_code == 400 and "finite" in nan.json()["message"]
     deep = b'{"display_name": ' + b'{"a": ' * 40 + b"1" + b"}" * 40 + b"}"
-    response = await http.post("/api/v1/auth/signup", content=deep)
+    response = await http.post("/api/v1/auth/signup", content=deep, headers=JSON)
     assert response.status_code == 400 and "nested deeper than 32" in response.json()["message"]
