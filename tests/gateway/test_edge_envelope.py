@@ -3,26 +3,13 @@
 import uuid
 
 import grpc
-import httpx
-import pytest
 
 from gateway import errors
 from gateway.request_checks import deadline
 from gateway.settings import GatewaySettings
+from tests.gateway.conftest import signed_in
 
 JSON = {"content-type": "application/json"}
-
-
-@pytest.fixture
-async def http(gateway_url):
-    async with httpx.AsyncClient(base_url=gateway_url, timeout=10) as client:
-        yield client
-
-
-async def signed_in(http) -> dict:
-    session = (await http.post("/api/v1/auth/signup", json={
-        "email": f"env-{uuid.uuid4().hex[:8]}@example.com", "password": "long enough password"})).json()
-    return {"Authorization": f"Bearer {session['access_token']}"}
 
 
 async def test_grpc_timeout_must_be_a_positive_bounded_grpc_timeout(http):

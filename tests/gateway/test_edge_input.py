@@ -3,10 +3,8 @@
 Before the rule, a NUL reached PostgreSQL (500/INTERNAL on sign-up and sign-in), 900 kB descriptions were
 stored, and a year-10000 timestamp crashed its conversion."""
 
-import uuid
 
 import grpc
-import httpx
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -16,15 +14,10 @@ from agentic.workflow.v1 import workflow_pb2 as wpb
 from services.common.errors import InvalidArgument
 from services.common.validation import check_request, request_id_or_new
 from tests.auth.helpers import Stubs, bearer, expect_code
+from tests.gateway.conftest import signed_in
 from tests.workflow.helpers import WorkflowStubs, graph, struct
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
-
-
-@pytest.fixture
-async def http(gateway_url):
-    async with httpx.AsyncClient(base_url=gateway_url, timeout=10) as client:
-        yield client
 
 
 @pytest.fixture
@@ -63,9 +56,7 @@ async def test_nul_in_unauthenticated_sign_up_and_sign_in_is_400(http):
 
 
 async def test_nul_in_path_query_and_graph_is_400(http):
-    session = (await http.post("/api/v1/auth/signup", json={
-        "email": f"edge-{uuid.uuid4().hex[:8]}@example.com", "password": "long enough password"})).json()
-    auth = {"Authorization": f"Bearer {session['access_token']}"}
+    auth = await signed_in(http)
     assert (await http.get("/api/v1/workflows/%00", headers=auth)).status_code == 400
     assert (await http.get("/api/v1/workflows", params={"query": "a\x00"}, headers=auth)).status_code == 400
     flow = graph()

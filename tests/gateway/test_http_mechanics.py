@@ -6,7 +6,6 @@ import uuid
 
 import grpc
 import httpx
-import pytest
 import uvicorn
 from grpc_health.v1 import health_pb2
 from starlette.applications import Starlette
@@ -16,12 +15,6 @@ from gateway.app import _stream
 from gateway.settings import GatewaySettings
 
 JSON = {"content-type": "application/json"}
-
-
-@pytest.fixture
-async def http(gateway_url):
-    async with httpx.AsyncClient(base_url=gateway_url, timeout=10) as client:
-        yield client
 
 
 async def session(http) -> dict:
