@@ -69,10 +69,26 @@ class _Schemas:
         return {"type": "array", "items": single} if f.is_repeated else single
 
 
+def _field_at(message: d.Descriptor, dotted: str) -> d.FieldDescriptor:
+    *parents, leaf = dotted.split(".")
+    for name in parents:
+        message = message.fields_by_name[name].message_type
+    return message.fields_by_name[leaf]
+
+
 def _parameters(binding: Binding) -> list[dict]:
-    params = [{"name": dotted, "in": "path", "required": True, "schema": {"type": "string"}}
-              for _, dotted in binding.path_fields]
+    params = []
+    for param, dotted in binding.path_fields:
+        schema = _Schemas().field(_field_at(binding.method.input_type, dotted))
+        if schema.get("type") == "string":
+            schema["minLength"] = 1  # an empty segment is another route
+        params.append({"name": param, "in": "path", "required": True, "schema": schema,
+                       **({"description": f"the request's `{dotted}`"} if param != dotted else {})})
     for name, f in binding.query_fields.items():
+        if f.message_type is not None and f.message_type.GetOptions().map_entry:
+            params.append({"name": name, "in": "query", "required": False, "style": "deepObject", "explode": True,
+                           "schema": _Schemas().field(f), "description": f"as {name}[key]=value"})
+            continue
         if f.message_type is not None and f.message_type.full_name not in _WELL_KNOWN:
             continue
         schema = _Schemas().field(f)
@@ -108,7 +124,7 @@ def build_openapi(bindings: list[Binding]) -> dict:
             body_schema = None
         if body_schema is not None:
             operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_schema}}}
-        paths.setdefault(b.template, {})[b.http_method.lower()] = operation
+        paths.setdefault(b.route_path, {})[b.http_method.lower()] = operation
     schemas.components["Error"] = ERROR_SCHEMA
     return {
         "openapi": "3.1.0",

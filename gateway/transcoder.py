@@ -43,7 +43,7 @@ class Binding:
     method: d.MethodDescriptor
     http_method: str
     template: str  # as written in the proto
-    route_path: str  # Starlette form: dots in variable names become "__"
+    route_path: str  # Starlette and OpenAPI form: dots in variable names become "_" ({workflow.id} -> {workflow_id})
     path_fields: list[tuple[str, str]]  # (route param, dotted field path)
     body: str  # "", "*" or a top-level field name
     request_class: type
@@ -93,11 +93,13 @@ def _binding(service: str, method: d.MethodDescriptor, rule: http_pb2.HttpRule) 
 
     def to_param(match: re.Match) -> str:
         dotted = match.group(1)
-        param = dotted.replace(".", "__")
+        param = dotted.replace(".", "_")  # tools such as schemathesis cannot take dots in a variable name
         path_fields.append((param, dotted))
         return "{" + param + "}"
 
     route_path = _VARIABLE.sub(to_param, template)
+    if len({param for param, _ in path_fields}) < len(path_fields):
+        raise ValueError(f"{template}: two path variables have the same name once dots become underscores")
     request_class = message_factory.GetMessageClass(method.input_type)
     response_class = message_factory.GetMessageClass(method.output_type)
     bound = {dotted.split(".")[0] for _, dotted in path_fields}
@@ -182,8 +184,21 @@ def _scalar(f: d.FieldDescriptor, raw: str, name: str):
     return raw  # strings, enums by name, well-known types in their JSON string form
 
 
+_MAP_KEY = re.compile(r"([A-Za-z0-9_]+)\[([^\]]*)\]")
+
+
+def map_field(f: d.FieldDescriptor) -> bool:
+    return f.message_type is not None and f.message_type.GetOptions().map_entry
+
+
 def _query_value(binding: Binding, name: str, values: list[str]):
     """Resolve a (possibly dotted) query parameter to its field and convert the strings it carries."""
+    keyed = _MAP_KEY.fullmatch(name)
+    if keyed is not None:  # map<string, scalar> entry: credential_bindings[openai/prod]=my-key
+        f = binding.query_fields.get(keyed.group(1))
+        if f is None or not map_field(f) or f.message_type.fields_by_name["value"].message_type is not None:
+            return None, None
+        return f, {keyed.group(2): _scalar(f.message_type.fields_by_name["value"], values[-1], name)}
     head, _, rest = name.partition(".")
     f = binding.query_fields.get(head)
     if f is None:
@@ -221,7 +236,11 @@ def build_request(binding: Binding, path_params: dict, query: list[tuple[str, st
             grouped.setdefault(key, []).append(value)
         for key, values in grouped.items():
             f, value = _query_value(binding, key, values)
-            if f is not None:
+            if f is None:
+                continue
+            if map_field(f):
+                data.setdefault(f.name, {}).update(value)
+            else:
                 _set_path(data, key, value)
     for param, dotted in binding.path_fields:
         _set_path(data, dotted, path_params[param])

@@ -36,8 +36,8 @@ def test_custom_verbs_are_matched_before_plain_variables(bindings):
 
 def test_nested_path_variable_and_body_field(bindings):
     binding = bindings["/agentic.auth.v1.OrganizationService/UpdateOrganization"]
-    assert binding.route_path == "/api/v1/organizations/{organization__id}"
-    request = build_request(binding, {"organization__id": "org-1"}, [("update_mask", "name")], {"name": "Acme"})
+    assert binding.route_path == "/api/v1/organizations/{organization_id}"
+    request = build_request(binding, {"organization_id": "org-1"}, [("update_mask", "name")], {"name": "Acme"})
     assert request.organization.id == "org-1" and request.organization.name == "Acme"
     assert list(request.update_mask.paths) == ["name"]
 
@@ -61,7 +61,7 @@ def test_query_parameters_are_typed(bindings):
 def test_if_match_fills_the_etag_of_the_body_resource(bindings):
     binding = bindings["/agentic.auth.v1.CredentialService/UpdateCredential"]
     assert binding.etag_field == "credential.etag"
-    request = build_request(binding, {"credential__id": "c1"}, [], {"credential": {"name": "n"}}, if_match='"3"')
+    request = build_request(binding, {"credential_id": "c1"}, [], {"credential": {"name": "n"}}, if_match='"3"')
     assert request.credential.etag == '"3"' and request.credential.id == "c1"
 
 
@@ -128,12 +128,31 @@ def test_openapi_describes_every_route_with_schemas():
     bindings = discover()
     document = build_openapi(bindings)
     for b in bindings:
-        operation = document["paths"][b.template][b.http_method.lower()]
+        operation = document["paths"][b.route_path][b.http_method.lower()]
         assert "application/json" in operation["responses"]["200"]["content"] or b.server_streaming
         if b.body:
             assert operation["requestBody"]["content"]["application/json"]["schema"]
     credential = document["components"]["schemas"]["agentic.auth.v1.Credential"]["properties"]
     assert credential["create_time"] == {"type": "string", "format": "date-time"}
-    update = document["paths"]["/api/v1/credentials/{credential.id}"]["patch"]
-    assert update["parameters"][0] == {"name": "credential.id", "in": "path", "required": True,
-                                       "schema": {"type": "string"}}
+    update = document["paths"]["/api/v1/credentials/{credential_id}"]["patch"]
+    assert update["parameters"][0] == {"name": "credential_id", "in": "path", "required": True,
+                                       "schema": {"type": "string", "minLength": 1},
+                                       "description": "the request's `credential.id`"}
+
+
+def test_openapi_path_parameters_have_their_proto_types_and_plain_names(bindings):
+    document = build_openapi(list(bindings.values()))
+    version = document["paths"]["/api/v1/workflows/{workflow_id}/versions/{version}"]["get"]["parameters"]
+    assert {p["name"]: p["schema"]["type"] for p in version if p["in"] == "path"} == {
+        "workflow_id": "string", "version": "integer"}
+    update = document["paths"]["/api/v1/workflows/{workflow_id}"]["patch"]["parameters"]
+    assert [p["name"] for p in update if p["in"] == "path"] == ["workflow_id"]
+    assert not [path for path in document["paths"] if "." in path.replace("/.well-known", "")]
+
+
+def test_map_query_parameters_fill_the_map(bindings):
+    binding = bindings["/agentic.workflow.v1.WorkflowService/ImportWorkflow"]
+    request = build_request(binding, {}, [("credential_bindings[openai/prod]", "ours"), ("name", "copy")],
+                            {"format": "agentic.workflow/v1", "name": "original"})
+    assert dict(request.credential_bindings) == {"openai/prod": "ours"} and request.name == "copy"
+    assert request.document.name == "original"

@@ -113,9 +113,15 @@ async def test_templates_export_import_over_http(http):
     exported = await http.get(f"/workflows/{made.json()['id']}:export?include_versions=true", headers=h(a))
     document = exported.json()
     assert document["format"] == "agentic.workflow/v1" and document["credentials"]
-    imported = await http.post("/workflows:import", headers=h(b), json={"document": document, "name": "Copied"})
+    # export | import: the body is the exported document as is; the rest are query parameters
+    imported = await http.post("/workflows:import", headers=h(b), params={"name": "Copied"}, json=document)
     assert imported.status_code == 200 and imported.json()["organization_id"] == b["_session"]["organization_id"]
     assert imported.json()["flow_data"] == made.json()["flow_data"]
+    reference = document["credentials"][0]
+    rebound = await http.post("/workflows:import", headers=h(b), json=document, params={
+        f"credential_bindings[{reference['service_type']}/{reference['name']}]": "our-own-key"})
+    nodes = {n["id"]: n for n in rebound.json()["flow_data"]["nodes"]}
+    assert rebound.status_code == 200 and nodes[reference["node_id"]]["data"]["credential"]["name"] == "our-own-key"
 
 
 async def test_tenant_isolation_matrix_over_http(http):
