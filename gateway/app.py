@@ -13,19 +13,20 @@ from pathlib import Path
 
 import grpc
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.staticfiles import StaticFiles
 
 from agentic.auth.v1 import auth_pb2
 from gateway import errors
 from gateway.body import BodyTooLarge, parse_json, read_limited
 from gateway.edge import ApiKeyExchange
 from gateway.openapi import build_openapi
+from gateway.pages import DOCS_HTML, NOSNIFF, SWAGGER_ASSETS, Page
 from gateway.request_checks import EdgeRefusal, check_headers, check_json_content_type, deadline
 from gateway.settings import GatewaySettings
 from gateway.transcoder import Binding, RequestError, build_request, discover, to_json_dict
@@ -38,9 +39,10 @@ LATENCY = Histogram("gateway_request_seconds", "HTTP request latency by route", 
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
 # Routes the gateway serves itself, without a downstream policy. Everything else is transcoded and the
 # owning service's explicit per-RPC policy decides (unlisted RPCs are refused there).
-PUBLIC_ROUTES = ("/healthz", "/readyz", "/metrics", "/.well-known/jwks.json", "/docs", "/openapi.json", "/")
+PUBLIC_ROUTES = ("/healthz", "/readyz", "/metrics", "/.well-known/jwks.json", "/docs", "/docs/assets", "/openapi.json",
+                 "/")
 CONSOLE = Path(__file__).with_name("console.html")
-NO_STORE = {"cache-control": "no-store"}
+NO_STORE = {"cache-control": "no-store"}  # replies that hand out a token or key
 
 
 class Downstream:
@@ -114,7 +116,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     def endpoint(binding: Binding):
         route = binding.template
         reads_body = bool(binding.body)
-        reply_headers = {**NO_STORE} if binding.response_carries_secret else {}
+        reply_headers = {**NOSNIFF, **NO_STORE} if binding.response_carries_secret else {**NOSNIFF}
         is_get = binding.http_method == "GET"
 
         async def handle(request: Request) -> Response:
@@ -206,13 +208,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def openapi():
         return JSONResponse(openapi_document)
 
+    docs_page, console_page = Page(DOCS_HTML), Page(CONSOLE.read_text())
+    app.mount("/docs/assets", StaticFiles(directory=SWAGGER_ASSETS), name="docs-assets")
+
     @app.get("/docs", include_in_schema=False)
     async def docs():
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="Agentic Platform API")
+        return docs_page.response()
 
     @app.get("/", include_in_schema=False)
     async def console():
-        return HTMLResponse(CONSOLE.read_text())
+        return console_page.response()
 
     @app.exception_handler(404)
     async def not_found(request: Request, exc):

@@ -83,3 +83,33 @@ def test_statuses_made_by_the_grpc_library_get_our_words():
         error = grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details=text)
         body = errors.from_rpc_error(error).body.decode()
         assert text not in body and code.name in body
+
+
+async def test_console_and_docs_carry_a_csp_and_cannot_be_framed(http):
+    for path in ("/", "/docs"):
+        response = await http.get(path)
+        policy = response.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy and "default-src 'self'" in policy and "'sha256-" in policy
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "unsafe-inline" not in policy.split("script-src", 1)[1].split(";")[0]
+
+
+async def test_swagger_ui_is_served_from_the_package_not_a_cdn(http):
+    page = (await http.get("/docs")).text
+    assert "cdn" not in page.lower() and "https://" not in page
+    script = await http.get("/docs/assets/swagger-ui-bundle.js")
+    assert script.status_code == 200 and "SwaggerUIBundle" in script.text[:500_000]
+    assert (await http.get("/docs/assets/swagger-ui.css")).status_code == 200
+
+
+async def test_replies_with_tokens_or_keys_are_never_cached(http):
+    email = f"cache-{uuid.uuid4().hex[:8]}@example.com"
+    signup = await http.post("/api/v1/auth/signup", json={"email": email, "password": "long enough password"})
+    signin = await http.post("/api/v1/auth/signin", json={"email": email, "password": "long enough password"})
+    auth = {"Authorization": f"Bearer {signin.json()['access_token']}"}
+    key = await http.post("/api/v1/api-keys", headers=auth, json={"name": "ci"})
+    for response in (signup, signin, key):
+        assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
+        assert response.headers["x-content-type-options"] == "nosniff"
+    listed = await http.get("/api/v1/workflows", headers=auth)
+    assert "cache-control" not in listed.headers  # ordinary reads keep their ETag caching
