@@ -26,7 +26,8 @@ def make_engine(url: str, pool_size: int = 10, pre_ping: bool = False) -> AsyncE
     if not url:
         raise RuntimeError("no database configured: set DATABASE_URL (the launcher sets it for you)")
     return create_async_engine(
-        async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping, pool_recycle=1800
+        async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping, pool_recycle=1800,
+        hide_parameters=True,  # statement parameters hold password hashes and ciphertexts: never in an error text
     )
 
 
