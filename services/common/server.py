@@ -9,6 +9,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.common.healthcheck import LIVENESS, DatabaseWatch
 from services.common.interceptor import ServiceInterceptor
 from services.common.settings import ServiceSettings
 from services.common.tokens import TokenVerifier
@@ -30,10 +31,14 @@ def server_options(settings: ServiceSettings) -> list[tuple[str, int]]:
 class GrpcService:
     """A started server: its bound port, its health servicer, and how to stop it."""
 
-    def __init__(self, server: grpc.aio.Server, port: int, health_servicer: health.aio.HealthServicer):
+    def __init__(self, server: grpc.aio.Server, port: int, health_servicer: health.aio.HealthServicer,
+                 database_watch: DatabaseWatch | None = None):
         self.server, self.port, self.health = server, port, health_servicer
+        self.database_watch = database_watch
 
     async def stop(self, grace: float) -> None:
+        if self.database_watch is not None:
+            await self.database_watch.stop()
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
 
@@ -57,9 +62,14 @@ async def start_server(
     )
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     await server.start()
-    for name in ("", *service_names):
+    for name in ("", LIVENESS, *service_names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return GrpcService(server, port, health_servicer)
+    watch = None
+    if settings.database_url:  # ready only while the database answers
+        watch = DatabaseWatch(settings.database_url, health_servicer, service_names)
+        await watch.check()
+        watch.start()
+    return GrpcService(server, port, health_servicer, watch)
 
 
 async def run_until_signalled(service: GrpcService, grace: float, on_stop: Callable[[], Awaitable[None]]) -> None:

@@ -157,6 +157,8 @@ def test_grpc_probes_use_the_numeric_container_port_and_gateway_probes_http():
             else:
                 port = container[probe]["grpc"]["port"]
                 assert isinstance(port, int) and port == DESIGNED[name], f"{name} {probe}: {port!r}"
+                # readiness follows the database; liveness must not, or an outage restarts every replica
+                assert container[probe]["grpc"].get("service") == ("liveness" if probe == "livenessProbe" else None)
     gateway = pod_spec(of_kind("Deployment")["gateway"])["containers"][0]
     assert gateway["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert gateway["readinessProbe"]["httpGet"]["path"] == "/readyz"
