@@ -34,6 +34,13 @@ export function toFlow(nodes: Node[], edges: Edge[]): FlowData {
   };
 }
 
+/** The first place below `at` where a new node does not cover another one. */
+function freeSpot(nodes: Node[], at: { x: number; y: number }) {
+  const spot = { ...at };
+  while (nodes.some((n) => Math.abs(n.position.x - spot.x) < 180 && Math.abs(n.position.y - spot.y) < 90)) spot.y += 100;
+  return spot;
+}
+
 function outputsOf(type: NodeType | undefined, data: Record<string, unknown>): string[] {
   if (type?.type === "router") return ((data.routes as Array<{ name?: string }> | undefined) ?? []).map((r) => r.name ?? "").filter(Boolean);
   return type?.outputs ?? [];
@@ -190,10 +197,15 @@ function EditorInner({ workflowId }: { workflowId: string }) {
     let n = 1;
     while (nodes.some((node) => node.id === `${type}-${n}`)) n++;
     const id = `${type}-${n}`;
-    const at = position ?? flow.screenToFlowPosition({ x: window.innerWidth / 2, y: window.innerHeight / 2 });
+    const at = position ?? freeSpot(nodes, centre());
     setNodes((ns) => [...ns.map((node) => ({ ...node, selected: false })), { id, type, position: at, data: {}, selected: true }]);
     setSelectedId(id);
     setSide("node");
+  }
+
+  function centre() {
+    const box = document.querySelector(".canvas")?.getBoundingClientRect();
+    return flow.screenToFlowPosition(box ? { x: box.x + box.width / 2 - 80, y: box.y + box.height / 2 - 30 } : { x: 400, y: 300 });
   }
 
   function onDrop(e: DragEvent) {
