@@ -46,6 +46,8 @@ async def test_build_and_run_a_workflow_on_the_canvas(page: Page):
 
     # From a template in the gallery.
     await page.get_by_role("button", name="New workflow").click()
+    await expect(page.get_by_role("button", name="Use template Tool-using agent")).to_be_visible()
+    await page.screenshot(path=SCREENSHOTS / "templates.png")
     await page.get_by_role("button", name="Use template Simple chat").click()
     await expect(page.get_by_test_id("node-chat")).to_be_visible()
     await expect(page.get_by_test_id("save-state")).to_contain_text("Saved · v1")
@@ -132,3 +134,159 @@ async def drop_mid_run(page: Page, proxy: CuttableProxy, console_url: str):
     await expect(page.get_by_test_id("reconnects")).to_contain_text("reconnected")
     await expect(page.get_by_test_id("tokens-chat")).to_have_text("Echo: still here")
     await expect(page.get_by_test_id("node-end")).to_have_attribute("data-status", "succeeded")
+
+
+async def api(console_url: str, page: Page, method: str, path: str, **kwargs) -> httpx.Response:
+    """The same public API, called by the test as the signed-in user (to change things behind the page's back)."""
+    async with httpx.AsyncClient(base_url=console_url) as http:
+        return await http.request(method, f"/api/v1{path}", headers={"Authorization": f"Bearer {await token_of(page)}"},
+                                  **kwargs)
+
+
+async def test_settings_credentials_keys_members_and_organizations(page: Page, console_url):
+    email = await sign_up(page)
+    async with httpx.AsyncClient(base_url=console_url) as http:
+        colleague = f"colleague-{uuid.uuid4().hex[:8]}@example.com"
+        assert (await http.post("/api/v1/auth/signup", json={"email": colleague, "password": PASSWORD})).status_code == 200
+
+    # Credentials: an empty name is refused next to its field; the secret never comes back.
+    await page.get_by_role("link", name="Settings").click()
+    form = page.get_by_role("form", name="New credential")
+    await form.get_by_label("Secret").fill("sk-never-shown-1234")
+    await form.get_by_role("button", name="Add credential").click()
+    await expect(form.locator('.field-error[data-field="name"]')).to_be_visible()
+    await form.get_by_label("Name").fill("main")
+    await form.get_by_role("button", name="Add credential").click()
+    row = page.locator("table.list tbody tr", has_text="main")
+    await expect(row).to_contain_text("openai")
+    await row.get_by_role("button", name="Rotate").click()
+    await row.get_by_label("New secret for main").fill("sk-rotated-secret-5678")
+    await row.get_by_role("button", name="Save").click()
+    await expect(row.get_by_role("button", name="Rotate")).to_be_visible()
+    html = await page.content()
+    assert "sk-never-shown" not in html and "sk-rotated-secret" not in html
+
+    # API keys: shown once, and it works.
+    await page.get_by_role("link", name="API keys").click()
+    key_form = page.get_by_role("form", name="New API key")
+    await key_form.get_by_label("Name").fill("ci")
+    await key_form.get_by_role("button", name="Create key").click()
+    key = await page.get_by_test_id("new-api-key").text_content()
+    async with httpx.AsyncClient(base_url=console_url) as http:
+        assert (await http.get("/api/v1/workflows", headers={"X-API-Key": key})).status_code == 200
+    await page.get_by_role("button", name="Done").click()
+    assert key not in await page.content()
+    await expect(page.locator("table.list tbody tr", has_text="ci")).to_be_visible()
+
+    # Members and roles.
+    await page.get_by_role("link", name="Members").click()
+    add = page.get_by_role("form", name="Add member")
+    await add.get_by_label("Email").fill(colleague)
+    await add.get_by_role("button", name="Add member").click()
+    role = page.get_by_label(f"Role of {colleague}")
+    await expect(role).to_have_value("member")
+    await role.select_option("viewer")
+    await expect(role).to_have_value("viewer")
+    organization_id = await page.evaluate("JSON.parse(localStorage.getItem('agentic.session')).organization_id")
+    members = (await api(console_url, page, "GET", f"/organizations/{organization_id}/members")).json()["members"]
+    assert {m["email"]: m["role"] for m in members}[colleague] == "viewer"
+
+    # A second organization, switched to from the top bar: its workflow list is its own.
+    await page.get_by_role("link", name="Organizations").click()
+    await page.get_by_role("form", name="New organization").get_by_label("Name").fill("Second org")
+    await page.get_by_role("form", name="New organization").get_by_role("button", name="Create organization").click()
+    await page.get_by_label("Organization", exact=True).select_option(label="Second org (owner)")
+    await expect(page.get_by_role("heading", name="Workflows")).to_be_visible()
+    await expect(page.get_by_text("No workflows yet")).to_be_visible()
+
+    # Sign out, sign back in.
+    await page.get_by_role("button", name="Sign out").click()
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill("wrong password!")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("alert")).to_contain_text("401")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Workflows")).to_be_visible()
+
+
+async def test_session_is_refreshed_before_it_expires(page: Page):
+    await sign_up(page)
+    before = await token_of(page)
+    # Pretend the access token has a minute and a bit left: the console refreshes it about a second later.
+    await page.evaluate("""() => {
+        const s = JSON.parse(localStorage.getItem('agentic.session'));
+        localStorage.setItem('agentic.session', JSON.stringify({...s, expires_at: Date.now() + 61500}));
+    }""")
+    await page.reload()
+    await page.wait_for_function("t => JSON.parse(localStorage.getItem('agentic.session')).access_token !== t", arg=before)
+    expires_at = await page.evaluate("JSON.parse(localStorage.getItem('agentic.session')).expires_at")
+    assert expires_at > await page.evaluate("Date.now() + 20 * 60 * 1000")
+    await expect(page.get_by_role("heading", name="Workflows")).to_be_visible()
+
+
+async def test_a_conflicting_save_shows_both_versions_and_overwrites_nothing(page: Page, console_url):
+    await sign_up(page)
+    await page.get_by_role("button", name="New workflow").click()
+    await page.get_by_label("Name").fill("shared")
+    await page.get_by_role("button", name="Create blank").click()
+    await expect(page.get_by_test_id("save-state")).to_contain_text("Saved · v1")
+    workflow_id = page.url.rsplit("/", 1)[1]
+    theirs = (await api(console_url, page, "GET", f"/workflows/{workflow_id}")).json()
+    theirs["flow_data"]["nodes"].append({"id": "their-node", "type": "delay", "position": {"x": 200, "y": 200},
+                                         "data": {"seconds": 1}})
+    saved = await api(console_url, page, "PATCH", f"/workflows/{workflow_id}?update_mask=flow_data",
+                      json={"etag": theirs["etag"], "flow_data": theirs["flow_data"]})
+    assert saved.status_code == 200, saved.text
+
+    await page.get_by_role("button", name="Add Template").click()
+    conflict = page.locator(".conflict")
+    await expect(conflict).to_contain_text("changed elsewhere (now v2)")
+    await expect(conflict).to_contain_text("only here: template-1")
+    await expect(conflict).to_contain_text("only there: their-node")
+    assert (await api(console_url, page, "GET", f"/workflows/{workflow_id}")).json()["version"] == 2
+    await conflict.get_by_role("button", name="Use theirs").click()
+    await expect(page.get_by_test_id("node-their-node")).to_be_visible()
+    await expect(page.get_by_test_id("node-template-1")).to_have_count(0)
+    await expect(page.get_by_test_id("save-state")).to_contain_text("Saved · v2")
+
+
+async def test_answer_a_human_approval(page: Page, console_url):
+    await sign_up(page)
+    graph = {"nodes": [{"id": "start", "type": "start", "position": {"x": 0, "y": 0}, "data": {}},
+                       {"id": "ok", "type": "human_approval", "position": {"x": 200, "y": 0}, "data": {"prompt": "Ship it?"}},
+                       {"id": "shipped", "type": "template", "position": {"x": 450, "y": -80}, "data": {"template": "shipped"}},
+                       {"id": "held", "type": "template", "position": {"x": 450, "y": 80}, "data": {"template": "held"}},
+                       {"id": "end", "type": "end", "position": {"x": 700, "y": 0}, "data": {}}],
+             "edges": [{"id": "a", "source": "start", "target": "ok"},
+                       {"id": "b", "source": "ok", "target": "shipped", "sourceHandle": "approved"},
+                       {"id": "c", "source": "ok", "target": "held", "sourceHandle": "rejected"},
+                       {"id": "d", "source": "shipped", "target": "end"}, {"id": "e", "source": "held", "target": "end"}]}
+    created = await api(console_url, page, "POST", "/workflows", json={"name": "approval", "flow_data": graph})
+    await page.goto(f"/#/workflows/{created.json()['id']}")
+    await page.get_by_role("button", name="Run", exact=True).click()
+    await page.locator(".run-panel").get_by_role("button", name="Run", exact=True).click()
+    approval = page.locator(".interrupt")
+    await expect(approval).to_contain_text("Ship it?")
+    await expect(page.get_by_test_id("node-ok")).to_have_attribute("data-status", "interrupted")
+    await expect(page.get_by_test_id("run-phase")).to_have_text("interrupted")
+    await approval.get_by_label("Comment").fill("looks good")
+    await approval.get_by_role("button", name="Approve").click()
+    await expect(page.get_by_test_id("run-phase")).to_have_text("succeeded")
+    await expect(page.get_by_test_id("run-output")).to_have_text("shipped")
+    await expect(page.get_by_test_id("node-held")).to_have_attribute("data-status", "idle")
+
+
+async def test_a_narrow_screen_gets_a_usable_editor(browser, console_url):
+    context = await browser.new_context(base_url=console_url, viewport={"width": 390, "height": 844})
+    context.set_default_timeout(10_000)
+    page = await context.new_page()
+    try:
+        await sign_up(page)
+        await page.get_by_role("button", name="New workflow").click()
+        await page.get_by_role("button", name="Use template Simple chat").click()
+        await expect(page.get_by_test_id("node-chat")).to_be_in_viewport()
+        await expect(page.get_by_role("button", name="Add Template")).to_be_visible()
+        assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    finally:
+        await context.close()

@@ -1,11 +1,11 @@
-import { useSyncExternalStore } from "react";
+import { useEffect, useSyncExternalStore } from "react";
 import { call, getSession, signOut, subscribe, switchOrganization } from "./api";
 import { AuthPage } from "./Auth";
 import { Editor } from "./Editor";
 import { ExecutionsPage } from "./Executions";
 import { SettingsPage } from "./Settings";
 import { WorkflowsPage } from "./Workflows";
-import { navigate, useLoad, useRoute } from "./ui";
+import { navigate, ORGANIZATIONS_CHANGED, useLoad, useRoute } from "./ui";
 
 interface Organization {
   id: string;
@@ -34,7 +34,11 @@ export function App() {
 function TopBar() {
   const session = getSession()!;
   const route = useRoute();
-  const [orgs] = useLoad(() => call<{ organizations: Organization[] }>("GET", "/organizations?page_size=100"), [session.organization_id]);
+  const [orgs, , reload] = useLoad(() => call<{ organizations: Organization[] }>("GET", "/organizations?page_size=100"), [session.organization_id]);
+  useEffect(() => {
+    window.addEventListener(ORGANIZATIONS_CHANGED, reload);
+    return () => window.removeEventListener(ORGANIZATIONS_CHANGED, reload);
+  }, [reload]);
   const link = (path: string, label: string) => (
     <a href={`#${path}`} aria-current={route.startsWith(path) ? "page" : undefined}>{label}</a>
   );

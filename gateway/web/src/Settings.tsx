@@ -2,7 +2,7 @@
 // is shown once), members and roles, and organizations.
 import { FormEvent, ReactNode, useState } from "react";
 import { call, getSession, switchOrganization } from "./api";
-import { ErrorBanner, Field, useLoad, when } from "./ui";
+import { ErrorBanner, Field, ORGANIZATIONS_CHANGED, useLoad, when } from "./ui";
 
 const TABS = { credentials: "Credentials", "api-keys": "API keys", members: "Members", organizations: "Organizations" };
 const ROLES = ["viewer", "member", "admin", "owner"];
@@ -213,6 +213,7 @@ function Organizations() {
       </ul>
       <form className="grid-form" aria-label="New organization" onSubmit={(e) => void run(async () => {
         await call("POST", "/organizations", { name });
+        window.dispatchEvent(new Event(ORGANIZATIONS_CHANGED));
         setName("");
       })(e)}>
         <Field label="Name" name="name" error={error}><input id="f-name" value={name} onChange={(e) => setName(e.target.value)} /></Field>

@@ -1,5 +1,5 @@
 // Small shared pieces: error display with field violations, labelled fields, hash routing.
-import { ReactNode, useEffect, useState, useSyncExternalStore } from "react";
+import { ReactNode, useCallback, useEffect, useState, useSyncExternalStore } from "react";
 import { ApiError } from "./api";
 
 /** The API's message, its status, and any violations not shown next to a field. */
@@ -59,8 +59,12 @@ export function useLoad<T>(loader: () => Promise<T>, deps: unknown[]): [T | unde
     return () => { live = false; };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...deps, tick]);
-  return [value, error, () => setTick((t) => t + 1)];
+  const reload = useCallback(() => setTick((t) => t + 1), []);
+  return [value, error, reload];
 }
+
+/** Fired on window when an organization is created, so the top bar's switcher lists it. */
+export const ORGANIZATIONS_CHANGED = "agentic:organizations-changed";
 
 export function when(iso?: string) {
   return iso ? new Date(iso).toLocaleString() : "";
