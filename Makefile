@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
 GEN    := gen
 
-.PHONY: run test proto migrate bench lint clean web web-test browser
+.PHONY: run test proto migrate bench lint clean web web-test browser screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,10 @@ browser:
 	@command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium chromium-driver; \
 	  else echo "the browser tests need Chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+# Refreshes the committed screenshots (docs/screenshots) from the browser tests.
+screenshots: proto web browser
+	CONSOLE_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/console
 
 run: proto web
 	$(PY) -m services.launcher

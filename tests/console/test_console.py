@@ -290,3 +290,53 @@ async def test_a_narrow_screen_gets_a_usable_editor(browser, console_url):
         assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     finally:
         await context.close()
+
+
+async def test_undo_versions_export_import_delete_and_restore(page: Page):
+    await sign_up(page)
+    await page.get_by_role("button", name="New workflow").click()
+    await page.get_by_label("Name").fill("round trip")
+    await page.get_by_role("button", name="Create blank").click()
+    await expect(page.get_by_test_id("save-state")).to_contain_text("Saved · v1")
+
+    # Drag a node from the palette onto the canvas; undo and redo it.
+    await page.get_by_role("button", name="Add Delay").drag_to(page.locator(".react-flow__pane"), target_position={"x": 300, "y": 350})
+    await expect(page.get_by_test_id("node-delay-1")).to_be_visible()
+    await expect(page.get_by_test_id("save-state")).to_contain_text("Saved · v2")
+    await page.get_by_role("button", name="Undo").click()
+    await expect(page.get_by_test_id("node-delay-1")).to_have_count(0)
+    await expect(page.get_by_test_id("save-state")).to_contain_text("Saved · v3")
+    await page.locator(".react-flow__pane").click()
+    await page.keyboard.press("Control+Shift+Z")
+    await expect(page.get_by_test_id("node-delay-1")).to_be_visible()
+    await expect(page.get_by_test_id("save-state")).to_contain_text("Saved · v4")
+
+    # Versions: what changed, and restore an older one (as a new version).
+    await page.get_by_role("button", name="Versions").click()
+    await page.get_by_role("button", name="v2", exact=True).click()
+    await expect(page.locator(".versions")).to_contain_text("Nodes added: delay-1")
+    await page.get_by_role("button", name="v3", exact=True).click()
+    await expect(page.locator(".versions")).to_contain_text("Nodes removed: delay-1")
+    await page.get_by_role("button", name="Restore v3").click()
+    await expect(page.get_by_test_id("node-delay-1")).to_have_count(0)
+    await expect(page.get_by_test_id("save-state")).to_contain_text("Saved · v5")
+
+    # Export to a file, import it back as a new workflow.
+    await page.get_by_role("link", name="Workflows").first.click()
+    row = page.locator("table.list tbody tr", has_text="round trip")
+    async with page.expect_download() as download_info:
+        await row.get_by_role("button", name="Export").click()
+    path = await (await download_info.value).path()
+    await page.locator('input[type="file"]').set_input_files(path)
+    await expect(page.get_by_test_id("node-start")).to_be_visible()
+    await expect(page.get_by_test_id("save-state")).to_contain_text("Saved · v1")
+
+    # Delete (confirmed) and restore from the deleted list.
+    await page.get_by_role("link", name="Workflows").first.click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.locator("table.list tbody tr", has_text="round trip").first.get_by_role("button", name="Delete round trip").click()
+    await expect(page.locator("table.list tbody tr", has_text="round trip")).to_have_count(1)
+    await page.get_by_label("Deleted").check()
+    await page.locator("table.list tbody tr", has_text="round trip").get_by_role("button", name="Restore").click()
+    await page.get_by_label("Deleted").uncheck()
+    await expect(page.locator("table.list tbody tr", has_text="round trip")).to_have_count(2)

@@ -105,14 +105,18 @@ function EditorInner({ workflowId }: { workflowId: string }) {
   const [side, setSide] = useState<"node" | "run" | "versions">("node");
   const etag = useRef("");
   const saved = useRef("");
-  const history = useRef<{ past: string[]; future: string[]; applying: boolean }>({ past: [], future: [], applying: false });
+  // Undo history of serialized graphs; `last` is the settled state the next change is measured from.
+  const history = useRef({ past: [] as string[], future: [] as string[], last: "", applying: false });
 
   const load = useCallback((w: Workflow) => {
     const data = w.flow_data ?? { nodes: [], edges: [] };
+    const loaded = data.nodes.map((n) => ({ ...n, data: n.data ?? {} }));
     setWorkflow(w);
     etag.current = w.etag;
-    saved.current = JSON.stringify(data);
-    setNodes(data.nodes.map((n) => ({ ...n, data: n.data ?? {} })));
+    // Compared in the one serialization the editor produces, so opening a workflow never saves it.
+    saved.current = JSON.stringify(toFlow(loaded, data.edges));
+    history.current.last = saved.current;
+    setNodes(loaded);
     setEdges(data.edges.map((e) => ({ ...e })));
     setProblems(groupProblems(w.warnings ?? []));
     setSaveState("saved");
@@ -159,18 +163,19 @@ function EditorInner({ workflowId }: { workflowId: string }) {
     return () => clearTimeout(timer);
   }, [current, workflow, save]); // eslint-disable-line react-hooks/exhaustive-deps
 
-  // Undo history: one entry per settled change.
-  const last = useRef("");
+  // Undo history: one entry per settled change (a node drag is one step, not one per pixel).
   useEffect(() => {
-    if (!workflow) return;
     const h = history.current;
-    if (h.applying) { h.applying = false; last.current = current; return; }
+    if (!saved.current) return; // not loaded yet
+    if (h.applying) { h.applying = false; h.last = current; return; }
+    if (current === h.last) return;
     const timer = setTimeout(() => {
-      if (last.current && last.current !== current) { h.past.push(last.current); h.future = []; }
-      last.current = current;
+      h.past.push(h.last);
+      h.future = [];
+      h.last = current;
     }, 300);
     return () => clearTimeout(timer);
-  }, [current, workflow]);
+  }, [current]);
 
   const apply = (snapshot: string) => {
     const data = JSON.parse(snapshot) as FlowData;
@@ -178,8 +183,8 @@ function EditorInner({ workflowId }: { workflowId: string }) {
     setNodes(data.nodes);
     setEdges(data.edges);
   };
-  const undo = () => { const h = history.current; const prev = h.past.pop(); if (prev) { h.future.push(current); apply(prev); } };
-  const redo = () => { const h = history.current; const next = h.future.pop(); if (next) { h.past.push(current); apply(next); } };
+  const undo = () => { const h = history.current; const prev = h.past.pop(); if (prev) { h.future.push(h.last); apply(prev); } };
+  const redo = () => { const h = history.current; const next = h.future.pop(); if (next) { h.past.push(h.last); apply(next); } };
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
