@@ -340,3 +340,24 @@ async def test_undo_versions_export_import_delete_and_restore(page: Page):
     await page.locator("table.list tbody tr", has_text="round trip").get_by_role("button", name="Restore").click()
     await page.get_by_label("Deleted").uncheck()
     await expect(page.locator("table.list tbody tr", has_text="round trip")).to_have_count(2)
+
+
+async def test_chat_mode_keeps_a_conversation_in_a_thread(page: Page, console_url):
+    await sign_up(page)
+    await page.get_by_role("button", name="New workflow").click()
+    await page.get_by_role("button", name="Use template Chat with memory").click()
+    await page.get_by_role("button", name="Run", exact=True).click()
+    await page.get_by_role("tab", name="Chat").click()
+    messages = page.get_by_role("list", name="Messages")
+    for turn, text in enumerate(["my name is Ada", "what is my name?"], start=1):
+        await page.get_by_label("Message", exact=True).fill(text)
+        await page.get_by_role("button", name="Send").click()
+        await expect(page.get_by_test_id("run-phase")).to_have_text("succeeded")
+        await expect(messages.locator(".streaming")).to_have_count(0)  # the thread's stored messages now
+        await expect(messages.locator(".message")).to_have_count(2 * turn)
+        await expect(messages.locator(".message.assistant").last).to_contain_text(text)
+    # The second run saw the first turn (the memory node read the thread).
+    await expect(messages.locator(".message.assistant").last).to_have_text("Echo (turn 2): what is my name?")
+    await expect(page.get_by_label("Conversation")).to_contain_text("my name is Ada (4)")
+    threads = (await api(console_url, page, "GET", "/threads")).json()["threads"]
+    assert len(threads) == 1 and threads[0]["message_count"] == 4

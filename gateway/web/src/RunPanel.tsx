@@ -5,6 +5,7 @@ import { call } from "./api";
 import { EMPTY_RUN, reduceRun, RunState } from "./runState";
 import { followExecution } from "./runStream";
 import { Execution, ExecutionEvent } from "./types";
+import { ChatPanel } from "./Chat";
 import { ErrorBanner } from "./ui";
 
 export interface RunView {
@@ -19,15 +20,13 @@ interface Props {
   onClose: () => void;
 }
 
-export function RunPanel({ workflowId, beforeRun, onView, onClose }: Props) {
-  const [input, setInput] = useState("Hello!");
-  const [asJson, setAsJson] = useState(false);
+/** One execution followed live: start it, follow it (reconnecting), cancel or resume it. */
+export function useRun(onView: (view: RunView) => void) {
   const [error, setError] = useState<unknown>();
   const [executionId, setExecutionId] = useState<string>();
   const [run, setRun] = useState<RunState>(EMPTY_RUN);
   const [connection, setConnection] = useState<"idle" | "live" | "reconnecting">("idle");
   const [reconnects, setReconnects] = useState(0);
-  const [comment, setComment] = useState("");
   const lastSeq = useRef(0);
   const stream = useRef<AbortController | undefined>(undefined);
 
@@ -42,9 +41,9 @@ export function RunPanel({ workflowId, beforeRun, onView, onClose }: Props) {
     try {
       lastSeq.current = await followExecution(id, lastSeq.current, {
         onEvent: (e: ExecutionEvent) => setRun((r) => reduceRun(r, e)),
-        onConnection: (state) => setConnection((old) => {
-          if (old === "reconnecting" && state === "live") setReconnects((n) => n + 1);
-          return state;
+        onConnection: (next) => setConnection((old) => {
+          if (old === "reconnecting" && next === "live") setReconnects((n) => n + 1);
+          return next;
         }),
       }, controller.signal);
     } catch (e) {
@@ -53,6 +52,46 @@ export function RunPanel({ workflowId, beforeRun, onView, onClose }: Props) {
       if (stream.current === controller) setConnection("idle");
     }
   }
+
+  /** Starts a background execution and follows it to its end (or its pause); returns its id. */
+  async function start(body: Record<string, unknown>): Promise<string | undefined> {
+    setError(undefined);
+    try {
+      const execution = await call<Execution>("POST", "/executions", body);
+      lastSeq.current = 0;
+      setRun(EMPTY_RUN);
+      setReconnects(0);
+      setExecutionId(execution.id);
+      await follow(execution.id);
+      return execution.id;
+    } catch (err) {
+      setError(err);
+    }
+  }
+
+  async function act(path: string, body: unknown, thenFollow: boolean) {
+    setError(undefined);
+    try {
+      await call("POST", `/executions/${executionId}${path}`, body);
+      if (thenFollow) await follow(executionId!);
+    } catch (err) {
+      setError(err);
+    }
+  }
+
+  const active = !!executionId && (run.phase === "starting" || run.phase === "running");
+  return { run, executionId, connection, reconnects, error, setError, start, act, active };
+}
+
+export type RunHandle = ReturnType<typeof useRun>;
+
+export function RunPanel({ workflowId, beforeRun, onView, onClose }: Props) {
+  const [mode, setMode] = useState<"run" | "chat">("run");
+  const [input, setInput] = useState("Hello!");
+  const [asJson, setAsJson] = useState(false);
+  const [comment, setComment] = useState("");
+  const runner = useRun(onView);
+  const { run, executionId, connection, reconnects, error, setError, act, active } = runner;
 
   async function start(e: FormEvent) {
     e.preventDefault();
@@ -70,32 +109,19 @@ export function RunPanel({ workflowId, beforeRun, onView, onClose }: Props) {
       setError(new Error("Save the workflow first (see the message above the canvas)."));
       return;
     }
-    try {
-      const execution = await call<Execution>("POST", "/executions", { workflow_id: workflowId, input: value });
-      lastSeq.current = 0;
-      setRun(EMPTY_RUN);
-      setReconnects(0);
-      setExecutionId(execution.id);
-      void follow(execution.id);
-    } catch (err) {
-      setError(err);
-    }
+    void runner.start({ workflow_id: workflowId, input: value });
   }
 
-  async function act(path: string, body: unknown, thenFollow: boolean) {
-    setError(undefined);
-    try {
-      await call("POST", `/executions/${executionId}${path}`, body);
-      if (thenFollow) void follow(executionId!);
-    } catch (err) {
-      setError(err);
-    }
-  }
-
-  const active = run.phase === "starting" || run.phase === "running";
   return (
     <section className="run-panel" aria-label="Run">
-      <div className="panel-head"><h2>Run</h2><button onClick={onClose} aria-label="Close run panel">×</button></div>
+      <div className="panel-head">
+        <div className="tabs" role="tablist" aria-label="Run mode">
+          <button role="tab" aria-selected={mode === "run"} onClick={() => setMode("run")}>Run</button>
+          <button role="tab" aria-selected={mode === "chat"} onClick={() => setMode("chat")}>Chat</button>
+        </div>
+        <button onClick={onClose} aria-label="Close run panel">×</button>
+      </div>
+      {mode === "chat" ? <ChatPanel workflowId={workflowId} beforeRun={beforeRun} runner={runner} /> : (
       <form onSubmit={start}>
         <label htmlFor="run-input">Input</label>
         <textarea id="run-input" rows={3} value={input} onChange={(e) => setInput(e.target.value)} />
@@ -104,7 +130,7 @@ export function RunPanel({ workflowId, beforeRun, onView, onClose }: Props) {
           <button type="submit" className="primary" disabled={!!executionId && active && connection !== "idle"}>Run</button>
           {executionId && active && <button type="button" className="danger" onClick={() => void act(":cancel", {}, false)}>Cancel</button>}
         </div>
-      </form>
+      </form>)}
       <ErrorBanner error={error} />
       {executionId && (
         <div className="run-state">
