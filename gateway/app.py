@@ -10,7 +10,6 @@ import logging
 import random
 import time
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import grpc
 from fastapi import FastAPI
@@ -19,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from agentic.auth.v1 import auth_pb2
@@ -28,6 +27,7 @@ from gateway.body import BodyTooLarge, parse_json, read_limited
 from gateway.edge import ApiKeyExchange
 from gateway.openapi import build_openapi
 from gateway.settings import GatewaySettings
+from gateway.static import mount_console
 from gateway.transcoder import Binding, RequestError, build_request, discover, to_json_dict
 from services.common.tokens import ServiceIdentity
 
@@ -39,7 +39,6 @@ LATENCY = Histogram("gateway_request_seconds", "HTTP request latency by route", 
 # Routes the gateway serves itself, without a downstream policy. Everything else is transcoded and the
 # owning service's explicit per-RPC policy decides (unlisted RPCs are refused there).
 PUBLIC_ROUTES = ("/healthz", "/readyz", "/metrics", "/.well-known/jwks.json", "/docs", "/openapi.json", "/")
-CONSOLE = Path(__file__).with_name("console.html")
 
 
 class Downstream:
@@ -227,9 +226,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def docs():
         return get_swagger_ui_html(openapi_url="/openapi.json", title="Agentic Platform API")
 
-    @app.get("/", include_in_schema=False)
-    async def console():
-        return HTMLResponse(CONSOLE.read_text())
+    mount_console(app)
 
     @app.exception_handler(404)
     async def not_found(request: Request, exc):

@@ -207,14 +207,16 @@ async def run(args) -> int:
                 pass
         return 0
     finally:
-        for child in reversed(children):  # gateway first, then the services
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in reversed(children):
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        # Auth (the first) stops last: the others poll its revocation feed until they are down.
+        for group in (children[1:], children[:1]):
+            for child in reversed(group):  # gateway first, then the services
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            for child in reversed(group):
+                try:
+                    child.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    child.kill()
         if embedded is not None:
             embedded.cleanup()
 
