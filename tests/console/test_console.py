@@ -288,6 +288,15 @@ async def test_a_narrow_screen_gets_a_usable_editor(browser, console_url):
         await expect(page.get_by_test_id("node-chat")).to_be_in_viewport()
         await expect(page.get_by_role("button", name="Add Template")).to_be_visible()
         assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        # Connections without dragging handles (small screens, keyboards): from the node's panel.
+        await page.get_by_test_id("node-chat").click()
+        connections = page.get_by_role("region", name="Connections")
+        await connections.get_by_role("button", name="Remove connection to end").click()
+        await expect(page.locator(".react-flow__edge")).to_have_count(1)
+        await connections.get_by_label("Connect to").select_option("end")
+        await connections.get_by_role("button", name="Add").click()
+        await expect(page.locator('.react-flow__edge[data-testid="rf__edge-e-chat-out-end"]')).to_have_count(1)
+        await expect(page.get_by_test_id("save-state")).to_contain_text("Saved · v2")  # one save for both edits
     finally:
         await context.close()
 

@@ -5,7 +5,7 @@ import {
   addEdge, Background, Connection, Controls, Edge, Handle, MiniMap, Node, NodeProps, Position, ReactFlow,
   ReactFlowProvider, useEdgesState, useNodesState, useReactFlow,
 } from "@xyflow/react";
-import { createContext, DragEvent, useCallback, useContext, useEffect, useMemo, useRef, useState } from "react";
+import { createContext, DragEvent, ReactNode, useCallback, useContext, useEffect, useMemo, useRef, useState } from "react";
 import { ApiError, call } from "./api";
 import { RunPanel, RunView } from "./RunPanel";
 import { CredentialOption, SchemaForm } from "./SchemaForm";
@@ -275,7 +275,10 @@ function EditorInner({ workflowId }: { workflowId: string }) {
               <NodePanel node={selected} spec={catalog[selected.type ?? ""]} problems={problems.nodes[selected.id] ?? []}
                 credentials={credentialList?.credentials ?? []}
                 onChange={(data) => setNodes((ns) => ns.map((n) => (n.id === selected.id ? { ...n, data } : n)))}
-                onDelete={() => { setNodes((ns) => ns.filter((n) => n.id !== selected.id)); setEdges((es) => es.filter((e) => e.source !== selected.id && e.target !== selected.id)); setSelectedId(undefined); }} />
+                onDelete={() => { setNodes((ns) => ns.filter((n) => n.id !== selected.id)); setEdges((es) => es.filter((e) => e.source !== selected.id && e.target !== selected.id)); setSelectedId(undefined); }}>
+                <Connections node={selected} spec={catalog[selected.type ?? ""]} nodes={nodes} edges={edges}
+                  onConnect={onConnect} onRemove={(id) => setEdges((es) => es.filter((e) => e.id !== id))} />
+              </NodePanel>
             ) : (
               <p className="muted">Select a node to edit its settings, or add one from the palette (click or drag).</p>
             )}
@@ -310,9 +313,46 @@ function Palette({ types, onAdd }: { types: NodeType[]; onAdd: (type: string) =>
   );
 }
 
-function NodePanel({ node, spec, problems, credentials, onChange, onDelete }: {
+/** The node's outgoing connections, editable without a mouse (the keyboard way to connect handles). */
+function Connections({ node, spec, nodes, edges, onConnect, onRemove }: {
+  node: Node; spec?: NodeType; nodes: Node[]; edges: Edge[]; onConnect: (c: Connection) => void; onRemove: (id: string) => void;
+}) {
+  const outputs = outputsOf(spec, node.data);
+  const [handle, setHandle] = useState("");
+  const [target, setTarget] = useState("");
+  if (node.type === "end") return null;
+  const targets = nodes.filter((n) => n.id !== node.id && n.type !== "start");
+  const chosenHandle = outputs.length ? handle || outputs[0] : null;
+  return (
+    <section className="connections" aria-label="Connections">
+      <h3>Connections</h3>
+      <ul>
+        {edges.filter((e) => e.source === node.id).map((e) => (
+          <li key={e.id}>
+            {e.sourceHandle ? `${e.sourceHandle} → ` : "→ "}<code>{e.target}</code>{" "}
+            <button className="link" aria-label={`Remove connection to ${e.target}`} onClick={() => onRemove(e.id)}>remove</button>
+          </li>
+        ))}
+      </ul>
+      <div className="row">
+        {outputs.length > 0 && (
+          <select aria-label="Output" value={chosenHandle ?? ""} onChange={(e) => setHandle(e.target.value)}>
+            {outputs.map((o) => <option key={o}>{o}</option>)}
+          </select>
+        )}
+        <select aria-label="Connect to" value={target} onChange={(e) => setTarget(e.target.value)}>
+          <option value="">Connect to…</option>
+          {targets.map((n) => <option key={n.id} value={n.id}>{n.id}</option>)}
+        </select>
+        <button disabled={!target} onClick={() => { onConnect({ source: node.id, sourceHandle: chosenHandle, target, targetHandle: null }); setTarget(""); }}>Add</button>
+      </div>
+    </section>
+  );
+}
+
+function NodePanel({ node, spec, problems, credentials, onChange, onDelete, children }: {
   node: Node; spec?: NodeType; problems: string[]; credentials: CredentialOption[];
-  onChange: (data: Record<string, unknown>) => void; onDelete: () => void;
+  onChange: (data: Record<string, unknown>) => void; onDelete: () => void; children: ReactNode;
 }) {
   return (
     <section aria-label={`Settings of ${node.id}`}>
@@ -322,6 +362,7 @@ function NodePanel({ node, spec, problems, credentials, onChange, onDelete }: {
         problems={problems} credentials={credentials} credentialType={spec.credential_type} />}
       {problems.filter((p) => !Object.keys(spec?.params_schema.properties ?? {}).some((k) => p.startsWith(`${k}:`)))
         .map((p, i) => <div key={i} className="field-error">{p}</div>)}
+      {children}
       <button className="danger" onClick={onDelete}>Delete node</button>
     </section>
   );
