@@ -5,6 +5,7 @@ import {
   addEdge, Background, Connection, Controls, Edge, Handle, MiniMap, Node, NodeProps, Position, ReactFlow,
   ReactFlowProvider, useEdgesState, useNodesState, useReactFlow,
 } from "@xyflow/react";
+import "@xyflow/react/dist/style.css";
 import { createContext, DragEvent, ReactNode, useCallback, useContext, useEffect, useMemo, useRef, useState } from "react";
 import { ApiError, call } from "./api";
 import { RunPanel, RunView } from "./RunPanel";
@@ -129,8 +130,15 @@ function EditorInner({ workflowId }: { workflowId: string }) {
 
   const current = useMemo(() => JSON.stringify(toFlow(nodes, edges)), [nodes, edges]);
 
-  const save = useCallback(async (): Promise<boolean> => {
+  // Saves run one after another: a second PATCH sent before the first answered would carry a stale etag.
+  const saving = useRef<Promise<boolean>>(Promise.resolve(true));
+  const save = useCallback((): Promise<boolean> => {
     const body = current;
+    saving.current = saving.current.then(() => put(body));
+    return saving.current;
+  }, [current]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  async function put(body: string): Promise<boolean> {
     if (body === saved.current) return true;
     setSaveState("saving");
     try {
@@ -153,7 +161,7 @@ function EditorInner({ workflowId }: { workflowId: string }) {
       }
       return false;
     }
-  }, [current, workflowId]);
+  }
 
   // Autosave a moment after the last change; never while a conflict is open.
   useEffect(() => {
