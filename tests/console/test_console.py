@@ -276,6 +276,15 @@ async def test_answer_a_human_approval(page: Page, console_url):
     await expect(page.get_by_test_id("run-output")).to_have_text("shipped")
     await expect(page.get_by_test_id("node-held")).to_have_attribute("data-status", "idle")
 
+    # Shared with the organization as a template, then in everyone's gallery.
+    page.once("dialog", lambda dialog: dialog.accept("Release gate"))
+    await page.get_by_role("button", name="Save as template").click()
+    await expect(page.get_by_role("status").filter(has_text="Release gate")).to_be_visible()
+    await page.get_by_role("link", name="Workflows").first.click()
+    await page.get_by_role("button", name="New workflow").click()
+    await page.get_by_role("button", name="Use template Release gate").click()
+    await expect(page.get_by_test_id("node-ok")).to_be_visible()
+
 
 async def test_a_narrow_screen_gets_a_usable_editor(browser, console_url):
     context = await browser.new_context(base_url=console_url, viewport={"width": 390, "height": 844})

@@ -104,6 +104,7 @@ function EditorInner({ workflowId }: { workflowId: string }) {
   const [conflict, setConflict] = useState<Workflow>();
   const [run, setRun] = useState<RunView>({ status: {}, tokens: {} });
   const [side, setSide] = useState<"node" | "run" | "versions">("node");
+  const [notice, setNotice] = useState("");
   const etag = useRef("");
   const saved = useRef("");
   // Undo history of serialized graphs; `last` is the settled state the next change is measured from.
@@ -216,6 +217,17 @@ function EditorInner({ workflowId }: { workflowId: string }) {
     setSide("node");
   }
 
+  async function saveAsTemplate() {
+    const name = window.prompt("Template name", workflow?.name);
+    if (!name || !(await save())) return;
+    try {
+      await call("POST", "/templates", { workflow_id: workflowId, name, category: "organization" });
+      setNotice(`Saved as the template “${name}”: it is in the gallery of everyone in this organization.`);
+    } catch (e) {
+      setSaveError(e);
+    }
+  }
+
   function centre() {
     const box = document.querySelector(".canvas")?.getBoundingClientRect();
     return flow.screenToFlowPosition(box ? { x: box.x + box.width / 2 - 80, y: box.y + box.height / 2 - 30 } : { x: 400, y: 300 });
@@ -250,10 +262,12 @@ function EditorInner({ workflowId }: { workflowId: string }) {
           <span className="spacer" />
           <button onClick={undo} aria-label="Undo" title="Undo (Ctrl+Z)">↶</button>
           <button onClick={redo} aria-label="Redo" title="Redo (Ctrl+Shift+Z)">↷</button>
+          <button onClick={() => void saveAsTemplate()}>Save as template</button>
           <button aria-pressed={side === "versions"} onClick={() => setSide("versions")}>Versions</button>
           <button className="primary" aria-pressed={side === "run"} onClick={() => setSide("run")}>Run</button>
         </div>
         <ErrorBanner error={saveError} />
+        {notice && <div className="notice" role="status">{notice} <button className="link" onClick={() => setNotice("")}>Dismiss</button></div>}
         {conflict && <ConflictView mine={JSON.parse(current)} theirs={conflict}
           onTheirs={() => load(conflict)}
           onMine={() => { etag.current = conflict.etag; setConflict(undefined); setSaveState("pending"); void save(); }} />}
