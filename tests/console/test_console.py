@@ -70,6 +70,7 @@ async def test_build_and_run_a_workflow_on_the_canvas(page: Page):
     await node.click()
     field = page.get_by_label("template *")
     await expect(page.locator(".side .field.invalid")).to_contain_text("is required")
+    await page.screenshot(path=SCREENSHOTS / "editor-warning.png")
     await field.fill("Reply: {{ input }}!")
     await expect(node.locator(".node-problems")).to_have_count(0)
     await expect(page.locator(".side .field.invalid")).to_have_count(0)
@@ -88,6 +89,11 @@ async def test_build_and_run_a_workflow_on_the_canvas(page: Page):
 
     # The run in the executions history, with its event timeline.
     await page.get_by_role("link", name="Executions").click()
+    await page.get_by_label("Filter by status").select_option("SUCCEEDED")
+    await page.get_by_label("Started after").fill("2099-01-01T00:00")
+    await expect(page.get_by_text("No runs yet.")).to_be_visible()
+    await page.get_by_label("Started after").fill("")
+    await expect(page.locator("table.list tbody tr")).to_have_count(1)
     await page.locator("table.list tbody tr").first.get_by_role("link").click()
     timeline = page.get_by_test_id("timeline")
     await expect(timeline.locator(".event-run_completed")).to_have_count(1)
@@ -165,6 +171,7 @@ async def test_settings_credentials_keys_members_and_organizations(page: Page, c
     await expect(row.get_by_role("button", name="Rotate")).to_be_visible()
     html = await page.content()
     assert "sk-never-shown" not in html and "sk-rotated-secret" not in html
+    await page.screenshot(path=SCREENSHOTS / "credentials.png")
 
     # API keys: shown once, and it works.
     await page.get_by_role("link", name="API keys").click()

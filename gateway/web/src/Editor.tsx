@@ -24,6 +24,7 @@ interface CanvasState {
 const Canvas = createContext<CanvasState>({ catalog: {}, problems: { nodes: {}, edges: {}, graph: [] }, run: { status: {}, tokens: {} } });
 const DRAG_TYPE = "application/x-agentic-node";
 const SAVE_DELAY_MS = 600;
+const MINIMAP_COLORS: Record<string, string> = { running: "#2563eb", retrying: "#2563eb", succeeded: "#16a34a", failed: "#dc2626", interrupted: "#d97706" };
 
 export function toFlow(nodes: Node[], edges: Edge[]): FlowData {
   return {
@@ -284,7 +285,7 @@ function EditorInner({ workflowId }: { workflowId: string }) {
               proOptions={{ hideAttribution: true }}>
               <Background />
               <Controls />
-              <MiniMap pannable zoomable ariaLabel="Minimap" />
+              <MiniMap pannable zoomable ariaLabel="Minimap" nodeColor={(n) => MINIMAP_COLORS[run.status[n.id] ?? ""] ?? "#c5cbd5"} />
             </ReactFlow>
           </div>
           <aside className="side" aria-label="Side panel">
