@@ -54,6 +54,8 @@ SERVICES: list[ServiceSpec] = [
     ServiceSpec("executor", 50053),
 ]
 GATEWAY_PORT = 8080
+# Who may obtain a service identity from auth (IssueServiceToken).
+SERVICE_IDENTITIES = ("gateway", "executor", "workflow", "vectorstore")
 
 
 def dev_secrets(data_dir: Path) -> dict[str, str]:
@@ -70,7 +72,7 @@ def dev_secrets(data_dir: Path) -> dict[str, str]:
             "AUTH_SIGNING_KEYS": json.dumps({"dev-1": base64.b64encode(pem).decode()}),
             "AUTH_CREDENTIAL_KEYS": json.dumps({"1": base64.b64encode(secrets.token_bytes(32)).decode()}),
             "AUTH_SERVICE_SECRETS": json.dumps(
-                {name: secrets.token_urlsafe(24) for name in ("executor", "workflow", "vectorstore")}
+                {name: secrets.token_urlsafe(24) for name in SERVICE_IDENTITIES}
             ),
         }
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -80,6 +82,12 @@ def dev_secrets(data_dir: Path) -> dict[str, str]:
     for line in path.read_text().splitlines():
         key, _, value = line.partition("=")
         values[key] = value.strip("'")
+    identities = json.loads(values.get("AUTH_SERVICE_SECRETS") or "{}")
+    missing = [name for name in SERVICE_IDENTITIES if name not in identities]
+    if missing:  # secrets from an older version: add the identities it did not have yet
+        identities.update({name: secrets.token_urlsafe(24) for name in missing})
+        values["AUTH_SERVICE_SECRETS"] = json.dumps(identities)
+        path.write_text("".join(f"{k}='{v}'\n" for k, v in values.items()))
     return values
 
 
@@ -92,9 +100,10 @@ def child_env(database_url: str, extra: dict[str, str]) -> dict[str, str]:
     addresses = {spec.name: spec.address for spec in SERVICES}
     env.setdefault("WORKFLOW_EXECUTOR_ADDRESS", addresses["executor"])
     env.setdefault("EXECUTOR_WORKFLOW_ADDRESS", addresses["workflow"])
+    # Each service (and the gateway) proves its identity to auth with its entry of AUTH_SERVICE_SECRETS.
     service_secrets = json.loads(env.get("AUTH_SERVICE_SECRETS") or "{}")
-    if "executor" in service_secrets:
-        env.setdefault("EXECUTOR_SERVICE_SECRET", service_secrets["executor"])
+    for name, secret in service_secrets.items():
+        env.setdefault(f"{name.upper()}_SERVICE_SECRET", secret)
     env.setdefault("GATEWAY_PORT", str(GATEWAY_PORT))
     return env
 
@@ -183,14 +192,16 @@ async def run(args) -> int:
                 pass
         return 0
     finally:
-        for child in reversed(children):  # gateway first, then the services
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in reversed(children):
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        # Auth (the first) stops last: the others poll its revocation feed until they are down.
+        for group in (children[1:], children[:1]):
+            for child in reversed(group):  # gateway first, then the services
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            for child in reversed(group):
+                try:
+                    child.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    child.kill()
         if embedded is not None:
             embedded.cleanup()
 

@@ -15,6 +15,8 @@ from services.common import migrations
 # Fast argon2 parameters in tests: the suite signs up hundreds of users; production keeps the defaults.
 os.environ.setdefault("AUTH_ARGON2_TIME_COST", "1")
 os.environ.setdefault("AUTH_ARGON2_MEMORY_KIB", "8192")
+# Every platform identity of the suite, as auth knows them (AUTH_SERVICE_SECRETS).
+SERVICE_SECRETS = {name: f"test-{name}-secret" for name in ("executor", "workflow", "gateway")}
 
 
 @pytest.fixture(scope="session")
@@ -48,8 +50,10 @@ async def auth_service(migrated_database):
     from services.auth.settings import AuthSettings
 
     settings = AuthSettings(
-        database_url=migrated_database, port=0, service_secrets={"executor": "test-executor-secret"},
+        database_url=migrated_database, port=0, service_secrets=SERVICE_SECRETS,
         credential_keys={"1": base64.b64encode(os.urandom(32)).decode()},
+        # The suite signs up hundreds of users from 127.0.0.1; the sign-up throttle has its own test.
+        max_sign_ups_per_address=100_000,
     )
     running = await auth_server.start(settings)
     yield running
@@ -77,6 +81,7 @@ async def workflow_service(auth_service, migrated_database, executor_port):
     from services.workflow.settings import WorkflowSettings
 
     settings = WorkflowSettings(database_url=migrated_database, port=0, auth_address=auth_service.address,
+                                service_secret=SERVICE_SECRETS["workflow"],
                                 max_nodes=50, max_edges=100, max_flow_data_bytes=64 * 1024,
                                 executor_address=f"127.0.0.1:{executor_port}")
     running = await workflow_server.start(settings)
@@ -89,7 +94,7 @@ def executor_settings(database_url: str, auth_address: str, workflow_address: st
 
     values = {"database_url": database_url, "port": 0, "auth_address": auth_address,
               "workflow_address": workflow_address, "lease_seconds": 3.0, "poll_seconds": 0.5,
-              "shutdown_grace_seconds": 1.0, **overrides}
+              "shutdown_grace_seconds": 1.0, "service_secret": SERVICE_SECRETS["executor"], **overrides}
     return ExecutorSettings(**values)
 
 
@@ -119,7 +124,8 @@ async def serve_gateway(**addresses):
     from gateway.app import create_app
     from gateway.settings import GatewaySettings
 
-    settings = GatewaySettings(**{f"{svc}_address": address for svc, address in addresses.items()})
+    settings = GatewaySettings(service_secret=SERVICE_SECRETS["gateway"],
+                               **{f"{svc}_address": address for svc, address in addresses.items()})
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, loop="asyncio", http="httptools",
                             access_log=False, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)

@@ -21,6 +21,8 @@ class ServiceSettings(BaseSettings):
     jwt_audience: str = "agentic-platform"
     # Where the auth service is (JWKS, service tokens).
     auth_address: str = "127.0.0.1:50051"
+    # This service's entry in auth's AUTH_SERVICE_SECRETS: its identity for internal RPCs (the revocation feed).
+    service_secret: str = ""
     max_message_bytes: int = 8 * 1024 * 1024
     # Seconds in-flight RPCs get to finish on SIGTERM.
     shutdown_grace_seconds: float = 10.0
