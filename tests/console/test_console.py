@@ -232,6 +232,30 @@ async def test_session_is_refreshed_before_it_expires(page: Page):
     await expect(page.get_by_role("heading", name="Workflows")).to_be_visible()
 
 
+async def test_tabs_share_one_session_through_refresh_and_sign_out(page: Page):
+    await sign_up(page)
+    other = await page.context.new_page()
+    await other.goto("/")
+    await expect(other.get_by_role("heading", name="Workflows")).to_be_visible()
+    before = await token_of(page)
+    # Both tabs see the token near its end; one refresh (the refresh token is single use), both adopt it.
+    for tab in (page, other):
+        await tab.evaluate("""() => {
+            const s = JSON.parse(localStorage.getItem('agentic.session'));
+            localStorage.setItem('agentic.session', JSON.stringify({...s, expires_at: Date.now() + 61500}));
+        }""")
+    await page.reload()
+    await other.reload()
+    await page.wait_for_function("t => JSON.parse(localStorage.getItem('agentic.session')).access_token !== t", arg=before)
+    await page.wait_for_timeout(1500)  # past both tabs' refresh times
+    assert await token_of(page) == await token_of(other) != before
+    await other.get_by_role("link", name="Settings").click()
+    await expect(other.get_by_role("heading", name="Credentials")).to_be_visible()  # its API calls still work
+    # Signing out in one tab signs out both.
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(other.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
 async def test_a_conflicting_save_shows_both_versions_and_overwrites_nothing(page: Page, console_url):
     await sign_up(page)
     await page.get_by_role("button", name="New workflow").click()
