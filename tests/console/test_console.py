@@ -70,6 +70,7 @@ async def test_build_and_run_a_workflow_on_the_canvas(page: Page):
     await node.click()
     field = page.get_by_label("template *")
     await expect(page.locator(".side .field.invalid")).to_contain_text("is required")
+    await page.screenshot(path=SCREENSHOTS / "editor-warning.png")
     await field.fill("Reply: {{ input }}!")
     await expect(node.locator(".node-problems")).to_have_count(0)
     await expect(page.locator(".side .field.invalid")).to_have_count(0)
@@ -88,6 +89,11 @@ async def test_build_and_run_a_workflow_on_the_canvas(page: Page):
 
     # The run in the executions history, with its event timeline.
     await page.get_by_role("link", name="Executions").click()
+    await page.get_by_label("Filter by status").select_option("SUCCEEDED")
+    await page.get_by_label("Started after").fill("2099-01-01T00:00")
+    await expect(page.get_by_text("No runs yet.")).to_be_visible()
+    await page.get_by_label("Started after").fill("")
+    await expect(page.locator("table.list tbody tr")).to_have_count(1)
     await page.locator("table.list tbody tr").first.get_by_role("link").click()
     timeline = page.get_by_test_id("timeline")
     await expect(timeline.locator(".event-run_completed")).to_have_count(1)
@@ -165,6 +171,7 @@ async def test_settings_credentials_keys_members_and_organizations(page: Page, c
     await expect(row.get_by_role("button", name="Rotate")).to_be_visible()
     html = await page.content()
     assert "sk-never-shown" not in html and "sk-rotated-secret" not in html
+    await page.screenshot(path=SCREENSHOTS / "credentials.png")
 
     # API keys: shown once, and it works.
     await page.get_by_role("link", name="API keys").click()
@@ -225,6 +232,30 @@ async def test_session_is_refreshed_before_it_expires(page: Page):
     await expect(page.get_by_role("heading", name="Workflows")).to_be_visible()
 
 
+async def test_tabs_share_one_session_through_refresh_and_sign_out(page: Page):
+    await sign_up(page)
+    other = await page.context.new_page()
+    await other.goto("/")
+    await expect(other.get_by_role("heading", name="Workflows")).to_be_visible()
+    before = await token_of(page)
+    # Both tabs see the token near its end; one refresh (the refresh token is single use), both adopt it.
+    for tab in (page, other):
+        await tab.evaluate("""() => {
+            const s = JSON.parse(localStorage.getItem('agentic.session'));
+            localStorage.setItem('agentic.session', JSON.stringify({...s, expires_at: Date.now() + 61500}));
+        }""")
+    await page.reload()
+    await other.reload()
+    await page.wait_for_function("t => JSON.parse(localStorage.getItem('agentic.session')).access_token !== t", arg=before)
+    await page.wait_for_timeout(1500)  # past both tabs' refresh times
+    assert await token_of(page) == await token_of(other) != before
+    await other.get_by_role("link", name="Settings").click()
+    await expect(other.get_by_role("heading", name="Credentials")).to_be_visible()  # its API calls still work
+    # Signing out in one tab signs out both.
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(other.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
 async def test_a_conflicting_save_shows_both_versions_and_overwrites_nothing(page: Page, console_url):
     await sign_up(page)
     await page.get_by_role("button", name="New workflow").click()
@@ -276,6 +307,15 @@ async def test_answer_a_human_approval(page: Page, console_url):
     await expect(page.get_by_test_id("run-output")).to_have_text("shipped")
     await expect(page.get_by_test_id("node-held")).to_have_attribute("data-status", "idle")
 
+    # Shared with the organization as a template, then in everyone's gallery.
+    page.once("dialog", lambda dialog: dialog.accept("Release gate"))
+    await page.get_by_role("button", name="Save as template").click()
+    await expect(page.get_by_role("status").filter(has_text="Release gate")).to_be_visible()
+    await page.get_by_role("link", name="Workflows").first.click()
+    await page.get_by_role("button", name="New workflow").click()
+    await page.get_by_role("button", name="Use template Release gate").click()
+    await expect(page.get_by_test_id("node-ok")).to_be_visible()
+
 
 async def test_a_narrow_screen_gets_a_usable_editor(browser, console_url):
     context = await browser.new_context(base_url=console_url, viewport={"width": 390, "height": 844})
@@ -288,6 +328,15 @@ async def test_a_narrow_screen_gets_a_usable_editor(browser, console_url):
         await expect(page.get_by_test_id("node-chat")).to_be_in_viewport()
         await expect(page.get_by_role("button", name="Add Template")).to_be_visible()
         assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        # Connections without dragging handles (small screens, keyboards): from the node's panel.
+        await page.get_by_test_id("node-chat").click()
+        connections = page.get_by_role("region", name="Connections")
+        await connections.get_by_role("button", name="Remove connection to end").click()
+        await expect(page.locator(".react-flow__edge")).to_have_count(1)
+        await connections.get_by_label("Connect to").select_option("end")
+        await connections.get_by_role("button", name="Add").click()
+        await expect(page.locator('.react-flow__edge[data-testid="rf__edge-e-chat-out-end"]')).to_have_count(1)
+        await expect(page.get_by_test_id("save-state")).to_contain_text("Saved · v2")  # one save for both edits
     finally:
         await context.close()
 

@@ -1,11 +1,13 @@
-import { useEffect, useSyncExternalStore } from "react";
+import { lazy, Suspense, useEffect, useSyncExternalStore } from "react";
 import { call, getSession, signOut, subscribe, switchOrganization } from "./api";
 import { AuthPage } from "./Auth";
-import { Editor } from "./Editor";
 import { ExecutionsPage } from "./Executions";
 import { SettingsPage } from "./Settings";
 import { WorkflowsPage } from "./Workflows";
 import { navigate, ORGANIZATIONS_CHANGED, useLoad, useRoute } from "./ui";
+
+// The canvas (ReactFlow) is most of the code: load it when a workflow is opened, not on sign-in.
+const Editor = lazy(() => import("./Editor").then((m) => ({ default: m.Editor })));
 
 interface Organization {
   id: string;
@@ -23,7 +25,11 @@ export function App() {
   return (
     <div className="shell">
       <TopBar />
-      {section === "workflows" && id ? <Editor key={`${key}/${id}`} workflowId={decodeURIComponent(id)} />
+      {section === "workflows" && id ? (
+        <Suspense fallback={<main className="page">Loading the editor…</main>}>
+          <Editor key={`${key}/${id}`} workflowId={decodeURIComponent(id)} />
+        </Suspense>
+      )
         : section === "executions" ? <ExecutionsPage key={key} selected={id} />
         : section === "settings" ? <SettingsPage key={key} tab={id ?? "credentials"} />
         : <WorkflowsPage key={key} />}

@@ -5,7 +5,8 @@ import {
   addEdge, Background, Connection, Controls, Edge, Handle, MiniMap, Node, NodeProps, Position, ReactFlow,
   ReactFlowProvider, useEdgesState, useNodesState, useReactFlow,
 } from "@xyflow/react";
-import { createContext, DragEvent, useCallback, useContext, useEffect, useMemo, useRef, useState } from "react";
+import "@xyflow/react/dist/style.css";
+import { createContext, DragEvent, ReactNode, useCallback, useContext, useEffect, useMemo, useRef, useState } from "react";
 import { ApiError, call } from "./api";
 import { RunPanel, RunView } from "./RunPanel";
 import { CredentialOption, SchemaForm } from "./SchemaForm";
@@ -23,6 +24,7 @@ interface CanvasState {
 const Canvas = createContext<CanvasState>({ catalog: {}, problems: { nodes: {}, edges: {}, graph: [] }, run: { status: {}, tokens: {} } });
 const DRAG_TYPE = "application/x-agentic-node";
 const SAVE_DELAY_MS = 600;
+const MINIMAP_COLORS: Record<string, string> = { running: "#2563eb", retrying: "#2563eb", succeeded: "#16a34a", failed: "#dc2626", interrupted: "#d97706" };
 
 export function toFlow(nodes: Node[], edges: Edge[]): FlowData {
   return {
@@ -103,6 +105,7 @@ function EditorInner({ workflowId }: { workflowId: string }) {
   const [conflict, setConflict] = useState<Workflow>();
   const [run, setRun] = useState<RunView>({ status: {}, tokens: {} });
   const [side, setSide] = useState<"node" | "run" | "versions">("node");
+  const [notice, setNotice] = useState("");
   const etag = useRef("");
   const saved = useRef("");
   // Undo history of serialized graphs; `last` is the settled state the next change is measured from.
@@ -129,8 +132,15 @@ function EditorInner({ workflowId }: { workflowId: string }) {
 
   const current = useMemo(() => JSON.stringify(toFlow(nodes, edges)), [nodes, edges]);
 
-  const save = useCallback(async (): Promise<boolean> => {
+  // Saves run one after another: a second PATCH sent before the first answered would carry a stale etag.
+  const saving = useRef<Promise<boolean>>(Promise.resolve(true));
+  const save = useCallback((): Promise<boolean> => {
     const body = current;
+    saving.current = saving.current.then(() => put(body));
+    return saving.current;
+  }, [current]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  async function put(body: string): Promise<boolean> {
     if (body === saved.current) return true;
     setSaveState("saving");
     try {
@@ -153,7 +163,7 @@ function EditorInner({ workflowId }: { workflowId: string }) {
       }
       return false;
     }
-  }, [current, workflowId]);
+  }
 
   // Autosave a moment after the last change; never while a conflict is open.
   useEffect(() => {
@@ -208,6 +218,17 @@ function EditorInner({ workflowId }: { workflowId: string }) {
     setSide("node");
   }
 
+  async function saveAsTemplate() {
+    const name = window.prompt("Template name", workflow?.name);
+    if (!name || !(await save())) return;
+    try {
+      await call("POST", "/templates", { workflow_id: workflowId, name, category: "organization" });
+      setNotice(`Saved as the template “${name}”: it is in the gallery of everyone in this organization.`);
+    } catch (e) {
+      setSaveError(e);
+    }
+  }
+
   function centre() {
     const box = document.querySelector(".canvas")?.getBoundingClientRect();
     return flow.screenToFlowPosition(box ? { x: box.x + box.width / 2 - 80, y: box.y + box.height / 2 - 30 } : { x: 400, y: 300 });
@@ -242,10 +263,12 @@ function EditorInner({ workflowId }: { workflowId: string }) {
           <span className="spacer" />
           <button onClick={undo} aria-label="Undo" title="Undo (Ctrl+Z)">↶</button>
           <button onClick={redo} aria-label="Redo" title="Redo (Ctrl+Shift+Z)">↷</button>
+          <button onClick={() => void saveAsTemplate()}>Save as template</button>
           <button aria-pressed={side === "versions"} onClick={() => setSide("versions")}>Versions</button>
           <button className="primary" aria-pressed={side === "run"} onClick={() => setSide("run")}>Run</button>
         </div>
         <ErrorBanner error={saveError} />
+        {notice && <div className="notice" role="status">{notice} <button className="link" onClick={() => setNotice("")}>Dismiss</button></div>}
         {conflict && <ConflictView mine={JSON.parse(current)} theirs={conflict}
           onTheirs={() => load(conflict)}
           onMine={() => { etag.current = conflict.etag; setConflict(undefined); setSaveState("pending"); void save(); }} />}
@@ -262,7 +285,7 @@ function EditorInner({ workflowId }: { workflowId: string }) {
               proOptions={{ hideAttribution: true }}>
               <Background />
               <Controls />
-              <MiniMap pannable zoomable ariaLabel="Minimap" />
+              <MiniMap pannable zoomable ariaLabel="Minimap" nodeColor={(n) => MINIMAP_COLORS[run.status[n.id] ?? ""] ?? "#c5cbd5"} />
             </ReactFlow>
           </div>
           <aside className="side" aria-label="Side panel">
@@ -275,7 +298,10 @@ function EditorInner({ workflowId }: { workflowId: string }) {
               <NodePanel node={selected} spec={catalog[selected.type ?? ""]} problems={problems.nodes[selected.id] ?? []}
                 credentials={credentialList?.credentials ?? []}
                 onChange={(data) => setNodes((ns) => ns.map((n) => (n.id === selected.id ? { ...n, data } : n)))}
-                onDelete={() => { setNodes((ns) => ns.filter((n) => n.id !== selected.id)); setEdges((es) => es.filter((e) => e.source !== selected.id && e.target !== selected.id)); setSelectedId(undefined); }} />
+                onDelete={() => { setNodes((ns) => ns.filter((n) => n.id !== selected.id)); setEdges((es) => es.filter((e) => e.source !== selected.id && e.target !== selected.id)); setSelectedId(undefined); }}>
+                <Connections node={selected} spec={catalog[selected.type ?? ""]} nodes={nodes} edges={edges}
+                  onConnect={onConnect} onRemove={(id) => setEdges((es) => es.filter((e) => e.id !== id))} />
+              </NodePanel>
             ) : (
               <p className="muted">Select a node to edit its settings, or add one from the palette (click or drag).</p>
             )}
@@ -310,9 +336,46 @@ function Palette({ types, onAdd }: { types: NodeType[]; onAdd: (type: string) =>
   );
 }
 
-function NodePanel({ node, spec, problems, credentials, onChange, onDelete }: {
+/** The node's outgoing connections, editable without a mouse (the keyboard way to connect handles). */
+function Connections({ node, spec, nodes, edges, onConnect, onRemove }: {
+  node: Node; spec?: NodeType; nodes: Node[]; edges: Edge[]; onConnect: (c: Connection) => void; onRemove: (id: string) => void;
+}) {
+  const outputs = outputsOf(spec, node.data);
+  const [handle, setHandle] = useState("");
+  const [target, setTarget] = useState("");
+  if (node.type === "end") return null;
+  const targets = nodes.filter((n) => n.id !== node.id && n.type !== "start");
+  const chosenHandle = outputs.length ? handle || outputs[0] : null;
+  return (
+    <section className="connections" aria-label="Connections">
+      <h3>Connections</h3>
+      <ul>
+        {edges.filter((e) => e.source === node.id).map((e) => (
+          <li key={e.id}>
+            {e.sourceHandle ? `${e.sourceHandle} → ` : "→ "}<code>{e.target}</code>{" "}
+            <button className="link" aria-label={`Remove connection to ${e.target}`} onClick={() => onRemove(e.id)}>remove</button>
+          </li>
+        ))}
+      </ul>
+      <div className="row">
+        {outputs.length > 0 && (
+          <select aria-label="Output" value={chosenHandle ?? ""} onChange={(e) => setHandle(e.target.value)}>
+            {outputs.map((o) => <option key={o}>{o}</option>)}
+          </select>
+        )}
+        <select aria-label="Connect to" value={target} onChange={(e) => setTarget(e.target.value)}>
+          <option value="">Connect to…</option>
+          {targets.map((n) => <option key={n.id} value={n.id}>{n.id}</option>)}
+        </select>
+        <button disabled={!target} onClick={() => { onConnect({ source: node.id, sourceHandle: chosenHandle, target, targetHandle: null }); setTarget(""); }}>Add</button>
+      </div>
+    </section>
+  );
+}
+
+function NodePanel({ node, spec, problems, credentials, onChange, onDelete, children }: {
   node: Node; spec?: NodeType; problems: string[]; credentials: CredentialOption[];
-  onChange: (data: Record<string, unknown>) => void; onDelete: () => void;
+  onChange: (data: Record<string, unknown>) => void; onDelete: () => void; children: ReactNode;
 }) {
   return (
     <section aria-label={`Settings of ${node.id}`}>
@@ -322,6 +385,7 @@ function NodePanel({ node, spec, problems, credentials, onChange, onDelete }: {
         problems={problems} credentials={credentials} credentialType={spec.credential_type} />}
       {problems.filter((p) => !Object.keys(spec?.params_schema.properties ?? {}).some((k) => p.startsWith(`${k}:`)))
         .map((p, i) => <div key={i} className="field-error">{p}</div>)}
+      {children}
       <button className="danger" onClick={onDelete}>Delete node</button>
     </section>
   );

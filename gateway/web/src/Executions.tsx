@@ -11,12 +11,15 @@ const short = (status: string) => status.replace("EXECUTION_STATUS_", "").toLowe
 export function ExecutionsPage({ selected }: { selected?: string }) {
   const [workflowId, setWorkflowId] = useState("");
   const [status, setStatus] = useState("");
+  const [after, setAfter] = useState("");
+  const [before, setBefore] = useState("");
   const [pages, setPages] = useState<string[]>([""]);
   const token = pages[pages.length - 1];
   const [workflows] = useLoad(() => call<{ workflows?: Workflow[] }>("GET", "/workflows?page_size=200"), []);
   const [list, error] = useLoad(() => call<{ executions?: Execution[]; next_page_token?: string }>("GET", `/executions${query({
     page_size: 25, page_token: token, workflow_id: workflowId, status: status && `EXECUTION_STATUS_${status}`,
-  })}`), [token, workflowId, status]);
+    created_after: after && new Date(after).toISOString(), created_before: before && new Date(before).toISOString(),
+  })}`), [token, workflowId, status, after, before]);
   const names = Object.fromEntries((workflows?.workflows ?? []).map((w) => [w.id, w.name]));
 
   return (
@@ -32,6 +35,10 @@ export function ExecutionsPage({ selected }: { selected?: string }) {
             <option value="">Any status</option>
             {STATUSES.map((s) => <option key={s} value={s}>{s.toLowerCase()}</option>)}
           </select>
+          <label className="check">From <input type="datetime-local" aria-label="Started after" value={after}
+            onChange={(e) => { setAfter(e.target.value); setPages([""]); }} /></label>
+          <label className="check">To <input type="datetime-local" aria-label="Started before" value={before}
+            onChange={(e) => { setBefore(e.target.value); setPages([""]); }} /></label>
         </div>
         <ErrorBanner error={error} />
         <table className="list">

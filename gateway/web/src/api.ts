@@ -102,21 +102,44 @@ function adopt(reply: SessionReply) {
   });
 }
 
-/** Refresh a minute before expiry (or at 80 % of a short lifetime); a refresh token is single use. */
+/** Refresh a minute before expiry (or at 80 % of a short lifetime), with a little jitter so that several
+ * tabs do not all spend the (single-use) refresh token at once. */
 function scheduleRefresh() {
   clearTimeout(refreshTimer);
   if (!session) return;
   const left = session.expires_at - Date.now();
-  const delay = Math.max(0, Math.min(left - 60_000, left * 0.8));
+  const delay = Math.max(0, Math.min(left - 60_000, left * 0.8)) + Math.random() * Math.min(5_000, left * 0.05);
   refreshTimer = setTimeout(() => void refresh().catch(() => setSession(null)), delay);
 }
 
+/** The session another tab stored, when it differs from ours (it refreshed or signed out first). */
+function storedByAnotherTab(): Session | null | undefined {
+  const stored = load();
+  return stored?.refresh_token === session?.refresh_token ? undefined : stored;
+}
+
+// Tabs share one session: adopt whatever another tab stores (a refresh, a sign-in, a sign-out).
+window.addEventListener("storage", (e) => {
+  if (e.key !== STORAGE_KEY) return;
+  session = load();
+  scheduleRefresh();
+  listeners.forEach((l) => l());
+});
+
 export function refresh(): Promise<void> {
   if (!refreshing) {
-    const token = session?.refresh_token;
     refreshing = (async () => {
-      if (!token) throw new ApiError(401, "UNAUTHENTICATED", "signed out");
-      adopt(await call<SessionReply>("POST", "/auth/refresh", { refresh_token: token }, { anonymous: true }));
+      const other = storedByAnotherTab();
+      if (other !== undefined) return setSession(other);
+      if (!session) throw new ApiError(401, "UNAUTHENTICATED", "signed out");
+      try {
+        adopt(await call<SessionReply>("POST", "/auth/refresh", { refresh_token: session.refresh_token }, { anonymous: true }));
+      } catch (error) {
+        // Another tab may have spent the token a moment ago: its new session is as good as ours.
+        const newer = storedByAnotherTab();
+        if (newer) return setSession(newer);
+        throw error;
+      }
     })().finally(() => (refreshing = null));
   }
   return refreshing;
