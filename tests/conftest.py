@@ -89,7 +89,7 @@ def executor_settings(database_url: str, auth_address: str, workflow_address: st
 
     values = {"database_url": database_url, "port": 0, "auth_address": auth_address,
               "workflow_address": workflow_address, "lease_seconds": 3.0, "poll_seconds": 0.5,
-              "shutdown_grace_seconds": 1.0, **overrides}
+              "shutdown_grace_seconds": 1.0, "service_secret": "test-executor-secret", **overrides}
     return ExecutorSettings(**values)
 
 
