@@ -14,7 +14,6 @@ from services.executor.nodes.base import (
     NodeContext,
     NodeError,
     NodeResult,
-    as_text,
     int_param,
     summarize,
     text_param,
@@ -64,7 +63,7 @@ class Agent(ModelNode):
                         answer = _report(item, ctx) or answer
                         continue
                     chunk, metadata = item
-                    text = chunk.content if isinstance(chunk.content, str) else ""
+                    text = chunk.text
                     # Only the model's own text; not tool results, not the text of a turn that calls tools.
                     if text and metadata.get("langgraph_node") == "agent" and not getattr(chunk, "tool_call_chunks", None):
                         streamed = True
@@ -92,7 +91,7 @@ def _report(update: dict, ctx: NodeContext) -> str | None:
                     ctx.emit("tool_call", {"id": call.get("id") or "", "name": call["name"],
                                            "args": summarize(call.get("args", {}))})
             elif isinstance(message, AIMessage):
-                answer = message.content if isinstance(message.content, str) else as_text(message.content)
+                answer = message.text
             elif isinstance(message, ToolMessage):
                 ctx.emit("tool_result", {"id": message.tool_call_id, "name": message.name or "",
                                          "output": summarize(message.content)})

@@ -26,7 +26,7 @@ async def stream_answer(spec: ModelSpec, messages: list[BaseMessage], ctx: NodeC
     parts = []
     with provider_errors(spec):
         async for chunk in model.astream(messages):
-            text = chunk.content if isinstance(chunk.content, str) else chunk.text
+            text = chunk.text
             if text:
                 parts.append(text)
                 ctx.emit("token", {"text": text})
@@ -38,7 +38,7 @@ async def ask(spec: ModelSpec, messages: list[BaseMessage], ctx: NodeContext) ->
     model = await chat_model(spec, ctx)
     with provider_errors(spec):
         answer = await model.ainvoke(messages)
-    return answer.content if isinstance(answer.content, str) else answer.text
+    return answer.text
 
 
 class ModelNode(Node):
