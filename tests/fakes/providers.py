@@ -7,13 +7,14 @@ Paths: /openai/v1/chat/completions, /anthropic/v1/messages, /google/.../models/<
 Answers follow the last user message:
 - FAIL401 / FAIL500: that status; FAIL429: 429 with Retry-After: 1; FLAKY429: 429 once per text, then an
   answer; SLOW: waits 3 s before answering.
+- a tool forced by tool_choice (Anthropic structured output): a call filling its schema;
 - tools offered and none called yet: it calls each offered tool whose name is in the message (calculator
   with {"expression": "6 * 7"}, current_time with {"timezone": "UTC"}, others with {"input": "fake"});
 - after tool results: "Tool said: <results joined by '; '>";
 - JSON mode or a JSON schema asked for: an object ({"answer": <text>}, or one filling the schema);
 - otherwise "Hello from <provider>: <message>".
 Usage: input tokens = 7, output tokens = words of the answer. Every request is kept in `server.requests`
-as (provider, headers, body) so tests can check what the client sent (the API key, the parameters).
+as (provider, headers, body, path) so tests can check what the client sent (the API key, the parameters).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def _from_schema(schema: dict, text: str):
 
 class FakeProviders:
     def __init__(self):
-        self.requests: list[tuple[str, dict, dict]] = []
+        self.requests: list[tuple[str, dict, dict, str]] = []
         self.failed_once: set[str] = set()
         self.app = Starlette(routes=[
             Route("/openai/v1/chat/completions", self.openai, methods=["POST"]),
@@ -102,7 +103,7 @@ class FakeProviders:
 
     async def _body(self, provider: str, request: Request) -> dict:
         body = await request.json() if request.method == "POST" else dict(request.query_params)
-        self.requests.append((provider, dict(request.headers), body))
+        self.requests.append((provider, dict(request.headers), body, request.url.path))
         return body
 
     # --- OpenAI chat completions -------------------------------------------------------------------------
@@ -162,7 +163,12 @@ class FakeProviders:
                     text = block["text"]
         if fault := await self._fault(text):
             return fault
-        reply = self._reply("anthropic", text, [t["name"] for t in body.get("tools", [])], results, None, False)
+        forced = (body.get("tool_choice") or {}).get("name")
+        if forced and not results:  # structured output through a forced tool: fill its schema
+            schema = next(t["input_schema"] for t in body["tools"] if t["name"] == forced)
+            reply = Reply("", [(forced, _from_schema(schema, text))])
+        else:
+            reply = self._reply("anthropic", text, [t["name"] for t in body.get("tools", [])], results, None, False)
         content = ([{"type": "text", "text": reply.text}] if reply.text else []) + [
             {"type": "tool_use", "id": f"toolu_{n}", "name": name, "input": args}
             for n, (name, args) in enumerate(reply.tool_calls)]

@@ -20,7 +20,14 @@ from typing import Any
 import httpx
 from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, LLMResult
 
 from services.executor.nodes import outbound
@@ -48,8 +55,8 @@ class OfflineChatModel(BaseChatModel):
     Without a script it answers "Echo: <last user message>" ("Echo (turn N): ..." later in a conversation).
     With a script, the i-th model turn after the last user message plays the script's i-th step: a text
     answer, or {"text"?, "tool_calls": [{"name", "args"}]} to call tools (an agent then runs them and asks
-    again). In texts, {input} is the last user message, {tool_results} the tool results since it, and
-    {history} the earlier user messages (plain replacement, no template language). Past the script's end it
+    again). In texts, {input} is the last user message, {tool_results} the tool results since it, {history}
+    the earlier user messages and {system} the system messages (plain replacement, no template language). Past the script's end it
     echoes. Usage counts words: input = words of the conversation, output = tokens of the answer.
     """
 
@@ -82,7 +89,9 @@ class OfflineChatModel(BaseChatModel):
                               "type": "tool_call"})
             results = "; ".join(_text(m) for m in since if isinstance(m, ToolMessage))
             history = " | ".join(_text(messages[i]) for i in users[:-1])
-            answer = answer.replace("{input}", text_in).replace("{tool_results}", results).replace("{history}", history)
+            system = " | ".join(_text(m) for m in messages if isinstance(m, SystemMessage))
+            for name, value in (("input", text_in), ("tool_results", results), ("history", history), ("system", system)):
+                answer = answer.replace("{" + name + "}", value)
         words = sum(len(_text(m).split()) for m in messages)
         usage = {"input_tokens": words, "output_tokens": len(_TOKEN.findall(answer)) + len(calls),
                  "total_tokens": 0}
