@@ -293,8 +293,8 @@ class FakeProviders:
     async def site(self, request: Request) -> Response:
         page = request.path_params["page"]
         await self._body("site", request) if request.method == "GET" else None
-        if page.startswith("redirect-to/"):
-            return RedirectResponse(page.removeprefix("redirect-to/").replace("http:/", "http://", 1), status_code=302)
+        if page == "redirect":
+            return RedirectResponse(request.query_params["to"], status_code=302)
         if page == "big":
             return PlainTextResponse("x" * 200_000)
         if page == "echo":
