@@ -252,3 +252,28 @@ async def test_http_tool_refuses_internal_addresses_through_a_run(http):
 def test_flow_helper_builds_edges():  # the helpers above rely on linear(); keep them honest
     graph = flow([("a", "start", {}), ("b", "end", {})], [("a", "b")])
     assert graph["edges"] == [{"id": "e0", "source": "a", "target": "b"}]
+
+
+@pytest.mark.parametrize(("slug", "text", "expected"), [
+    ("simple-chat", "hi", "Hello from openai: hi"), ("chat-with-memory", "hi", "Hello from openai: hi"),
+    ("tool-agent", "use calculator", "Tool said: 42"),
+    ("summarize-document", None, "Hello from openai: page doc"),  # one chunk: one call
+    ("branching-router", "a refund please", "Hello from openai: a refund please"),
+])
+async def test_builtin_templates_run_against_a_provider_with_its_real_client(http, fake, loopback_allowed, slug, text,
+                                                                             expected):
+    from services.workflow.builtin_templates import BY_ID
+
+    u = await user(http, "templates")
+    await credential(http, u, "openai")
+    graph = json.loads(json.dumps(BY_ID[f"builtin:{slug}"].flow_data))
+    for node in graph["nodes"]:
+        if "model" in node["data"]:
+            node["data"].update(model="gpt-4o-mini", provider="openai", base_url=fake.url + "/openai/v1")
+        if node["type"] == "web_loader":
+            node["data"]["url"] = fake.url + "/site/doc"
+    execution = await run(http, u, await create_workflow(http, u, graph), text)
+    assert execution["status"] == "EXECUTION_STATUS_SUCCEEDED", execution
+    output = execution["output"]
+    assert (output if isinstance(output, str) else json.dumps(output)).find(expected) >= 0, output
+    assert execution["usage"]["input_tokens"] >= INPUT_TOKENS
