@@ -232,6 +232,8 @@ class Executions:
 
     async def run_claimed(self, row) -> None:
         """A queued run this replica claimed: new, resumed after an interrupt, or left by a lost replica."""
+        if row.id in self.replica.tasks:  # our own lease lapsed (a stalled event loop) and we claimed it back:
+            return  # it is still running here, and the claim renewed its lease
         try:
             compiled = await self._stored_compiled(row.workflow_id, row.workflow_version, True)
             messages = []

@@ -231,8 +231,11 @@ async def test_chat_with_memory_thread_remembers_across_three_runs(http):
 
 async def test_node_types_lists_every_node_with_its_schema(http):
     listed = (await http.get("/node-types")).json()["node_types"]
-    assert {n["type"] for n in listed} == set(registry())
+    product = {t for t, cls in registry().items() if cls.__module__.startswith("services.executor.nodes.")}
+    assert product <= {n["type"] for n in listed} and len(product) >= 25
     for node in listed:
+        if node["type"] not in product:
+            continue  # a node type a test registered
         assert node["params_schema"]["type"] == "object" and node["category"] and node["description"], node["type"]
     agent = next(n for n in listed if n["type"] == "agent")
     assert "tools" in agent["params_schema"]["properties"] and "credential" in agent["params_schema"]["properties"]

@@ -37,8 +37,13 @@ BAD = {
 }
 
 
+def library() -> set[str]:
+    """The registered node types of the product (tests register a few of their own)."""
+    return {t for t, cls in registry().items() if cls.__module__.startswith("services.executor.nodes.")}
+
+
 def test_every_node_type_has_a_bad_parameter_case():
-    assert set(BAD) == set(registry())
+    assert set(BAD) == library()
 
 
 @pytest.mark.parametrize("node_type", sorted(k for k, v in BAD.items() if v is not None))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -121,9 +122,6 @@ class OfflineChatModel(BaseChatModel):
             yield ChatGenerationChunk(message=chunk)
             if n % 64 == 0:  # a real provider waits on its socket; without a pause a long answer would hold the loop
                 await asyncio.sleep(0)
-
-
-OfflineEchoChatModel = OfflineChatModel  # the name earlier code and tests know
 
 
 def is_offline(model: str) -> bool:
@@ -279,6 +277,23 @@ class _UsageRecorder(AsyncCallbackHandler):
                     record(self.ctx.node_id, int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0))
 
 
+CLIENT_MODULES = {"openai": "langchain_openai", "openai_compatible": "langchain_openai",
+                  "anthropic": "langchain_anthropic", "google": "langchain_google_genai", "ollama": "langchain_ollama"}
+
+
+async def _client_module(provider: str):
+    """The provider's LangChain package, imported in a thread the first time: importing one takes up to seconds,
+    which on the event loop would stall every run of this replica (and their lease heartbeats)."""
+    name = CLIENT_MODULES[provider]
+    module = _imported.get(name)
+    if module is None:  # (sys.modules may hold a module another thread is still importing)
+        module = _imported[name] = await asyncio.to_thread(importlib.import_module, name)
+    return module
+
+
+_imported: dict[str, Any] = {}
+
+
 async def api_key(spec: ModelSpec, ctx: NodeContext) -> str:
     if spec.credential is None:
         return ""
@@ -296,30 +311,23 @@ async def chat_model(spec: ModelSpec, ctx: NodeContext) -> BaseChatModel:
     if spec.base_url:
         await outbound.check_base_url(spec.base_url)
     key = await api_key(spec, ctx)
+    client = await _client_module(spec.provider)
     common = {"model": spec.model, "temperature": spec.temperature, "callbacks": callbacks, "max_retries": 0}
     if spec.provider in ("openai", "openai_compatible"):
-        from langchain_openai import ChatOpenAI
-
-        return ChatOpenAI(**common, api_key=key or "not-needed", base_url=spec.base_url or None,
+        return client.ChatOpenAI(**common, api_key=key or "not-needed", base_url=spec.base_url or None,
                           max_completion_tokens=spec.max_tokens, stop=list(spec.stop) or None, timeout=spec.timeout,
                           stream_usage=True,
                           model_kwargs={"response_format": {"type": "json_object"}} if spec.json_mode else {})
     if spec.provider == "anthropic":
-        from langchain_anthropic import ChatAnthropic
-
-        return ChatAnthropic(**common, api_key=key, base_url=spec.base_url or None, max_tokens=spec.max_tokens or 1024,
+        return client.ChatAnthropic(**common, api_key=key, base_url=spec.base_url or None, max_tokens=spec.max_tokens or 1024,
                              stop=list(spec.stop) or None, default_request_timeout=spec.timeout)
     if spec.provider == "google":
-        from langchain_google_genai import ChatGoogleGenerativeAI
-
-        return ChatGoogleGenerativeAI(**{**common, "max_retries": 1}, google_api_key=key,
+        return client.ChatGoogleGenerativeAI(**{**common, "max_retries": 1}, google_api_key=key,
                                       base_url=spec.base_url or None, max_output_tokens=spec.max_tokens,
                                       stop=list(spec.stop) or None, timeout=spec.timeout,
                                       response_mime_type="application/json" if spec.json_mode else None)
-    from langchain_ollama import ChatOllama
-
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return ChatOllama(model=spec.model, temperature=spec.temperature, callbacks=callbacks, base_url=spec.base_url,
+    return client.ChatOllama(model=spec.model, temperature=spec.temperature, callbacks=callbacks, base_url=spec.base_url,
                       num_predict=spec.max_tokens, stop=list(spec.stop) or None, format="json" if spec.json_mode else None,
                       client_kwargs={"timeout": spec.timeout, "headers": headers})
 
