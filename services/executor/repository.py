@@ -233,7 +233,8 @@ class Repository(BaseRepository):
 
     # --- events --------------------------------------------------------------------------------------------
     async def insert_events(self, batch: list[Event]) -> None:
-        """One statement: the rows, and a NOTIFY naming the executions (delivered when it commits)."""
+        """One statement: the rows, and a NOTIFY naming the executions (delivered when it commits). A seq that is
+        already stored keeps its first event: a run that somehow runs twice must not block every run's events."""
         ids = list({e.execution_id for e in batch})
         notice = "*" if len(ids) > MAX_NOTIFY_IDS else ",".join(map(str, ids))
         await (await self._raw()).execute(
@@ -242,6 +243,7 @@ class Repository(BaseRepository):
                     SELECT e, s, t, n, p::jsonb, c
                     FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
                          AS u(e, s, t, n, p, c)
+                    ON CONFLICT (execution_id, seq) DO NOTHING
                     RETURNING 1)
                 SELECT pg_notify('{NOTIFY_CHANNEL}', $7) FROM (SELECT count(*) FROM stored) AS done""",
             [e.execution_id for e in batch], [e.seq for e in batch], [e.type for e in batch],
