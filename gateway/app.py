@@ -9,7 +9,6 @@ import json
 import logging
 import time
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import grpc
 from fastapi import FastAPI
@@ -29,7 +28,9 @@ from gateway.openapi import build_openapi
 from gateway.pages import DOCS_HTML, NOSNIFF, SWAGGER_ASSETS, Page
 from gateway.request_checks import EdgeRefusal, check_headers, check_json_content_type, deadline
 from gateway.settings import GatewaySettings
+from gateway.static import mount_console
 from gateway.transcoder import Binding, RequestError, build_request, discover, to_json_dict
+from services.common.tokens import ServiceIdentity
 from services.common.validation import request_id_or_new
 
 log = logging.getLogger("gateway")
@@ -41,7 +42,6 @@ LATENCY = Histogram("gateway_request_seconds", "HTTP request latency by route", 
 # owning service's explicit per-RPC policy decides (unlisted RPCs are refused there).
 PUBLIC_ROUTES = ("/healthz", "/readyz", "/metrics", "/.well-known/jwks.json", "/docs", "/docs/assets", "/openapi.json",
                  "/")
-CONSOLE = Path(__file__).with_name("console.html")
 NO_STORE = {"cache-control": "no-store"}  # replies that hand out a token or key
 
 
@@ -70,6 +70,7 @@ class Downstream:
             "/agentic.auth.v1.AuthService/AuthenticateApiKey",
             request_serializer=auth_pb2.AuthenticateApiKeyRequest.SerializeToString,
             response_deserializer=auth_pb2.AccessToken.FromString)
+        self.identity = ServiceIdentity(auth, "gateway", settings.service_secret)
         self.get_jwks = auth.unary_unary(
             "/agentic.auth.v1.AuthService/GetJwks", request_serializer=auth_pb2.GetJwksRequest.SerializeToString,
             response_deserializer=auth_pb2.Jwks.FromString)
@@ -93,7 +94,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         downstream = Downstream(settings, bindings)  # channels belong to this event loop
         state["downstream"] = downstream
-        state["api_keys"] = ApiKeyExchange(downstream.authenticate_api_key, settings.api_key_cache_size)
+        state["api_keys"] = ApiKeyExchange(downstream.authenticate_api_key, settings.api_key_cache_size,
+                                           downstream.identity)
+        if not settings.service_secret:
+            log.warning("GATEWAY_SERVICE_SECRET is not set: API keys are refused and sign-ins are throttled by "
+                        "the gateway's address")
         yield
         await downstream.close()
 
@@ -101,8 +106,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                   openapi_url=None)
     openapi_document = build_openapi(bindings)
 
-    async def metadata_for(request: Request, request_id: str) -> list[tuple[str, str]]:
+    async def metadata_for(request: Request, request_id: str, to_auth: bool) -> list[tuple[str, str]]:
         md = [("x-request-id", request_id), ("x-client-address", request.client.host if request.client else "")]
+        if to_auth:  # auth believes x-client-address only with the gateway's identity beside it
+            md.extend(await state["downstream"].identity.metadata("x-service-authorization"))
         authorization = request.headers.get("authorization")
         if authorization:
             md.append(("authorization", authorization))
@@ -118,6 +125,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         reads_body = bool(binding.body)
         reply_headers = {**NOSNIFF, **NO_STORE} if binding.response_carries_secret else {**NOSNIFF}
         is_get = binding.http_method == "GET"
+        to_auth = binding.service == "auth"
 
         async def handle(request: Request) -> Response:
             started = time.perf_counter()
@@ -133,7 +141,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                         payload = parse_json(raw, settings.max_json_depth)
                 message = build_request(binding, request.path_params, request.query_params.multi_items(), payload,
                                         request.headers.get("if-match", ""), request.headers.get("last-event-id", ""))
-                md = await metadata_for(request, request_id)
+                md = await metadata_for(request, request_id, to_auth)
                 call = state["downstream"].calls[binding.full_method]
                 if binding.server_streaming:
                     response = await _stream(call, message, md, headers, settings)
@@ -154,6 +162,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 response = errors.error_response(
                     413, "INVALID_ARGUMENT", f"request body larger than {settings.max_body_bytes} bytes", None, headers)
             except grpc.aio.AioRpcError as exc:
+                api_key = request.headers.get("x-api-key")
+                if exc.code() == grpc.StatusCode.UNAUTHENTICATED and api_key and not request.headers.get("authorization"):
+                    state["api_keys"].forget(api_key.strip())
                 response = errors.from_rpc_error(exc, headers)
             except Exception:
                 log.exception("unexpected error on %s %s request_id=%s", binding.http_method, route, request_id)
@@ -208,16 +219,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def openapi():
         return JSONResponse(openapi_document)
 
-    docs_page, console_page = Page(DOCS_HTML), Page(CONSOLE.read_text())
+    docs_page = Page(DOCS_HTML)
     app.mount("/docs/assets", StaticFiles(directory=SWAGGER_ASSETS), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     async def docs():
         return docs_page.response()
 
-    @app.get("/", include_in_schema=False)
-    async def console():
-        return console_page.response()
+    mount_console(app)
 
     @app.exception_handler(404)
     async def not_found(request: Request, exc):

@@ -1,4 +1,4 @@
-"""The HTML the gateway serves (API docs, console) and the security headers every page carries.
+"""The API docs page and the security headers every HTML page of the gateway carries (docs, console).
 
 Pages get a Content-Security-Policy that allows only our own origin plus the exact inline scripts of the
 page (by hash, computed once when the page is loaded), and may not be framed (clickjacking). Swagger UI's
@@ -40,11 +40,11 @@ SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true,
 
 def page_headers(html: str) -> dict[str, str]:
     """Headers for an HTML page of ours: a CSP naming its inline scripts by hash, no framing, no sniffing."""
-    hashes = " ".join(
+    scripts = " ".join(["'self'", *(
         f"'sha256-{base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()}'"
-        for script in _INLINE_SCRIPT.findall(html))
+        for script in _INLINE_SCRIPT.findall(html))])
     policy = ("default-src 'self'; "
-              f"script-src 'self' {hashes}; "
+              f"script-src {scripts}; "
               "style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; "
               "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
     return {"content-security-policy": policy, "x-frame-options": "DENY", "referrer-policy": "no-referrer",
