@@ -51,7 +51,8 @@ export function WorkflowsPage() {
 
   async function importFile(file: File) {
     const document = JSON.parse(await file.text());
-    const created = await call<Workflow>("POST", "/workflows:import", { document });
+    // the body is the exported document as is (export | import round-trips without editing)
+    const created = await call<Workflow>("POST", "/workflows:import", document);
     navigate(`/workflows/${created.id}`);
   }
 
