@@ -185,6 +185,11 @@ async def test_terminal_state_is_never_overwritten(http, migrated_database):
     wf = await create_workflow(http, u, linear(("wait", "delay", {"seconds": 10})))
     started = (await http.post("/executions", headers=u, json={"workflow_id": wf})).json()
     cancelled = (await http.post(f"/executions/{started['id']}:cancel", headers=u, json={})).json()
+    # Another replica of the session may have claimed the run: it stops it on the cancel's notification.
+    deadline = time.monotonic() + 10
+    while cancelled["status"] != "EXECUTION_STATUS_CANCELLED" and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        cancelled = (await http.get(f"/executions/{started['id']}", headers=u)).json()
     assert cancelled["status"] == "EXECUTION_STATUS_CANCELLED"
     engine = make_engine(migrated_database)
     try:
