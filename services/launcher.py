@@ -52,6 +52,7 @@ SERVICES: list[ServiceSpec] = [
     ServiceSpec("auth", 50051),
     ServiceSpec("workflow", 50052),
     ServiceSpec("executor", 50053),
+    ServiceSpec("vectorstore", 50054),
 ]
 GATEWAY_PORT = 8080
 
@@ -92,6 +93,7 @@ def child_env(database_url: str, extra: dict[str, str]) -> dict[str, str]:
     addresses = {spec.name: spec.address for spec in SERVICES}
     env.setdefault("WORKFLOW_EXECUTOR_ADDRESS", addresses["executor"])
     env.setdefault("EXECUTOR_WORKFLOW_ADDRESS", addresses["workflow"])
+    env.setdefault("EXECUTOR_VECTORSTORE_ADDRESS", addresses["vectorstore"])
     service_secrets = json.loads(env.get("AUTH_SERVICE_SECRETS") or "{}")
     if "executor" in service_secrets:
         env.setdefault("EXECUTOR_SERVICE_SECRET", service_secrets["executor"])

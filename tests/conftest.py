@@ -94,11 +94,12 @@ def executor_settings(database_url: str, auth_address: str, workflow_address: st
 
 
 @pytest.fixture(scope="session")
-async def executor_service(auth_service, workflow_service, migrated_database, executor_port):
+async def executor_service(auth_service, workflow_service, vectorstore_service, migrated_database, executor_port):
     from services.executor import server as executor_server
 
     running = await executor_server.start(executor_settings(
-        migrated_database, auth_service.address, workflow_service.address, port=executor_port, replica_id="replica-a"))
+        migrated_database, auth_service.address, workflow_service.address, port=executor_port, replica_id="replica-a",
+        vectorstore_address=vectorstore_service.address))
     yield running
     await running.stop(0)
 
@@ -133,9 +134,28 @@ async def serve_gateway(**addresses):
 
 
 @pytest.fixture(scope="session")
-async def gateway_url(auth_service, workflow_service, executor_service):
+async def gateway_url(auth_service, workflow_service, executor_service, vectorstore_service):
     url, server, task = await serve_gateway(auth=auth_service.address, workflow=workflow_service.address,
-                                            executor=executor_service.address)
+                                            executor=executor_service.address, vectorstore=vectorstore_service.address)
     yield url
     server.should_exit = True
     await task
+
+
+def vectorstore_settings(database_url: str, auth_address: str, **overrides):
+    from services.vectorstore.settings import VectorstoreSettings
+
+    values = {"database_url": database_url, "port": 0, "auth_address": auth_address, "poll_seconds": 0.5,
+              "lease_seconds": 3.0, "shutdown_grace_seconds": 1.0, "max_upload_bytes": 2 * 1024 * 1024,
+              "allow_private_networks": False, **overrides}
+    return VectorstoreSettings(**values)
+
+
+@pytest.fixture(scope="session")
+async def vectorstore_service(auth_service, migrated_database):
+    from services.vectorstore import server as vectorstore_server
+
+    running = await vectorstore_server.start(vectorstore_settings(migrated_database, auth_service.address,
+                                                                  replica_id="vectorstore-a"))
+    yield running
+    await running.stop(0)

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import re
-import socket
 from collections import deque
-from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 from langchain_core.messages import HumanMessage, SystemMessage
 
+from services.common import outbound
+from services.common.html_text import html_to_text
 from services.executor.nodes.base import (
     Node,
     NodeContext,
@@ -170,9 +168,6 @@ class Summarize(Node):
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 FETCH_SECONDS = 10.0
-MAX_REDIRECTS = 5
-# Cloud metadata endpoints: refused even where private networks are allowed.
-METADATA_ADDRESSES = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
 USER_AGENT = "agentic-platform-executor/0.1 (web_loader)"
 
 
@@ -188,145 +183,21 @@ class UnsafeURL(NodeError):
 def check_url(url: str) -> tuple[str, str, int]:
     """(scheme, host, port) of an http(s) URL; raises UnsafeURL."""
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise UnsafeURL(f"{url!r} is not a valid URL: {exc}") from None
-    if parts.scheme not in ("http", "https"):
-        raise UnsafeURL(f"only http and https URLs can be loaded, not {parts.scheme or 'a URL without scheme'}:")
-    if not parts.hostname:
-        raise UnsafeURL(f"{url!r} has no host")
-    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
-
-
-def refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_private: bool) -> str:
-    """Why an address may not be fetched ('' if it may)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    if address in METADATA_ADDRESSES:
-        return "a cloud metadata address"
-    if address.is_multicast or address.is_unspecified:
-        return "a multicast or unspecified address"
-    if allow_private:
-        return ""
-    for kind in ("loopback", "link_local", "private", "reserved"):
-        if getattr(address, f"is_{kind}"):
-            return f"a {kind.replace('_', '-')} address"
-    if not address.is_global:
-        return "not a public address"
-    return ""
-
-
-async def _resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise NodeError(f"cannot resolve {host}: {exc.strerror or exc}") from None
-    addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
-    if not addresses:
-        raise NodeError(f"cannot resolve {host}")
-    return addresses
-
-
-async def resolve_public(host: str, port: int) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    """The address to connect to: the host resolved once; every address it resolves to must be allowed."""
-    try:
-        addresses = [ipaddress.ip_address(host)]
-    except ValueError:
-        addresses = await _resolve(host, port)
-    allow_private = _settings().allow_private_networks
-    for address in addresses:
-        reason = refusal(address, allow_private)
-        if reason:
-            raise UnsafeURL(f"refusing to load {host}: {address} is {reason}")
-    return addresses[0]
+        return outbound.check_url(url)
+    except outbound.OutboundRefused as exc:
+        raise UnsafeURL(str(exc)) from None
 
 
 async def fetch_page(url: str) -> tuple[str, bytes, str, bool]:
-    """GET url, connecting only to checked addresses and re-checking every redirect.
-    Returns (final url, body up to MAX_BODY_BYTES, content type, truncated)."""
-    async with httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=FETCH_SECONDS) as client:
-        for _ in range(MAX_REDIRECTS + 1):
-            scheme, host, port = check_url(url)
-            address = await resolve_public(host, port)
-            parts = urlsplit(url)
-            ip_host = f"[{address}]" if address.version == 6 else str(address)
-            target = urlunsplit((scheme, f"{ip_host}:{port}", parts.path or "/", parts.query, ""))
-            name = f"[{host}]" if ":" in host else host
-            default_port = port == (443 if scheme == "https" else 80)
-            headers = {"Host": name if default_port else f"{name}:{port}", "User-Agent": USER_AGENT,
-                       "Accept": "text/html,text/plain;q=0.9,*/*;q=0.5"}
-            request = client.build_request("GET", target, headers=headers,
-                                           extensions={"sni_hostname": host} if scheme == "https" else {})
-            response = await client.send(request, stream=True)
-            try:
-                if response.is_redirect:
-                    location = response.headers.get("location", "")
-                    url = urljoin(url, location)
-                    continue
-                if response.status_code >= 400:
-                    raise NodeError(f"{url} answered HTTP {response.status_code}")
-                body, truncated = bytearray(), False
-                async for data in response.aiter_bytes():
-                    body += data
-                    if len(body) > MAX_BODY_BYTES:
-                        del body[MAX_BODY_BYTES:]
-                        truncated = True
-                        break
-                content_type = response.headers.get("content-type", "")
-                return url, bytes(body), content_type, truncated
-            finally:
-                await response.aclose()
-    raise NodeError(f"too many redirects (more than {MAX_REDIRECTS}) from {url}")
-
-
-class _TextExtractor(HTMLParser):
-    SKIP = frozenset({"script", "style", "noscript", "template", "svg", "head", "iframe", "object"})
-    BLOCK = frozenset({"p", "div", "section", "article", "header", "footer", "main", "aside", "nav", "ul", "ol",
-                       "li", "table", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "form",
-                       "figure", "figcaption", "dl", "dt", "dd", "hr", "address", "details", "summary"})
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.title: list[str] = []
-        self.skipping = 0
-        self.in_title = False
-
-    def handle_starttag(self, tag, attrs):
-        if tag in self.SKIP:
-            self.skipping += 1
-        elif tag == "title":
-            self.in_title = True
-        elif tag == "br":
-            self.parts.append("\n")
-        elif tag in self.BLOCK or tag in ("td", "th"):
-            self.parts.append("\n\n" if tag in self.BLOCK else " ")
-
-    def handle_endtag(self, tag):
-        if tag in self.SKIP:
-            self.skipping = max(0, self.skipping - 1)
-        elif tag == "title":
-            self.in_title = False
-        elif tag in self.BLOCK:
-            self.parts.append("\n\n")
-
-    def handle_data(self, data):
-        if self.in_title:
-            self.title.append(data)
-        elif not self.skipping:
-            self.parts.append(data)
-
-
-def html_to_text(html: str) -> tuple[str, str]:
-    """(text, title) of an HTML page: paragraphs separated by blank lines, scripts and styles left out."""
-    parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    text = re.sub(r"[^\S\n]+", " ", "".join(parser.parts))
-    text = "\n".join(line.strip() for line in text.split("\n"))
-    text = re.sub(r"\n{3,}", "\n\n", text).strip()
-    return text, " ".join("".join(parser.title).split())
+    """GET url behind the outbound guard. Returns (final url, body up to MAX_BODY_BYTES, content type, truncated)."""
+    try:
+        return await outbound.fetch(url, allow_private=_settings().allow_private_networks, max_bytes=MAX_BODY_BYTES,
+                                    timeout=FETCH_SECONDS, user_agent=USER_AGENT,
+                                    accept="text/html,text/plain;q=0.9,*/*;q=0.5")
+    except outbound.OutboundRefused as exc:
+        raise UnsafeURL(str(exc)) from None
+    except outbound.OutboundError as exc:
+        raise NodeError(str(exc)) from None
 
 
 class WebLoader(Node):
