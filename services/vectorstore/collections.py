@@ -97,6 +97,8 @@ class Collections:
             if updated is None:
                 raise AlreadyExists(f"a collection named {changes.get('name')!r} already exists in this organization")
             if any(k in changes for k in REINGEST_FIELDS):
+                if "dimensions" in changes:
+                    await repo.drop_index(cid)
                 await repo.requeue_documents(org, cid)
             return updated
 
@@ -105,6 +107,7 @@ class Collections:
         org, cid = uuid.UUID(caller.org_id), parse_id(collection_id)
         async with self.db.transaction() as repo:
             await _locked(repo, org, cid, collection_id, etag, "etag")
+            await repo.drop_index(cid)
             await repo.delete_collection(org, cid)
 
 

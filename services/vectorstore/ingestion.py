@@ -44,6 +44,7 @@ class Ingestor:
         self.db, self.embedders, self.settings, self.dsn = db, embedders, settings, dsn
         self.name = replica_name(settings.replica_id)
         self.in_progress: set = set()
+        self._building: dict = {}  # collection id -> task building its index
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._listener = Listener(dsn, (INGEST_CHANNEL,), lambda *_: self._wake.set(), self._wake.set)
@@ -57,9 +58,10 @@ class Ingestor:
 
     async def stop(self) -> None:
         """Stops at once. Documents in progress keep their lease until it expires, then any replica retries them."""
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._building.values()]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self._listener.close()
 
     # --- loops -------------------------------------------------------------------------------------------
@@ -106,6 +108,8 @@ class Ingestor:
                 stored = await repo.complete_document(self.name, document, records)
             log.info("ingested document %s: %d chunks in %.2f s%s", document.id, len(records),
                      time.perf_counter() - started, "" if stored else " (result dropped: lease lost)")
+            if stored:
+                self._index_if_needed(document.collection_id)
         except asyncio.CancelledError:
             raise
         except (IngestionFailed, DomainError) as exc:
@@ -113,6 +117,29 @@ class Ingestor:
         except Exception:
             log.exception("ingesting document %s failed", document.id)
             await self._fail(document, "internal error while ingesting; re-ingest to try again")
+
+    def _index_if_needed(self, collection_id) -> None:
+        """A collection that outgrew exact search gets its HNSW index, built beside ingestion (minutes for
+        millions of chunks) by one replica."""
+        if collection_id in self._building:
+            return
+
+        async def build() -> None:
+            try:
+                async with self.db.reading() as repo:
+                    dimensions = await repo.needs_index(collection_id, self.settings.exact_search_max_chunks)
+                    if dimensions:
+                        started = time.perf_counter()
+                        if await repo.build_index(collection_id, dimensions, self.settings.index_build_memory):
+                            log.info("built the HNSW index of collection %s in %.1f s", collection_id,
+                                     time.perf_counter() - started)
+            except Exception:
+                log.exception("building the HNSW index of collection %s failed; searches stay exact",
+                              collection_id)
+            finally:
+                self._building.pop(collection_id, None)
+
+        self._building[collection_id] = asyncio.get_running_loop().create_task(build())
 
     async def _fail(self, document, error: str) -> None:
         async with self.db.reading() as repo:

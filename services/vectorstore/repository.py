@@ -17,7 +17,8 @@ from services.common.db import Row
 
 INGEST_CHANNEL = "vectorstore_ingest"
 COLLECTION_COLUMNS = ("c.id, c.org_id, c.name, c.description, c.embedding_provider, c.embedding_model, c.dimensions, "
-                      "c.splitter, c.chunk_size, c.chunk_overlap, c.revision, c.created_by, c.created_at, c.updated_at")
+                      "c.splitter, c.chunk_size, c.chunk_overlap, c.revision, c.hnsw_dimensions, c.created_by, c.created_at, "
+                      "c.updated_at")
 COUNTS = ("(SELECT count(*) FROM vectorstore.documents d WHERE d.collection_id = c.id) AS document_count, "
           "(SELECT coalesce(sum(d.chunk_count), 0) FROM vectorstore.documents d WHERE d.collection_id = c.id) "
           "AS chunk_count")
@@ -29,6 +30,19 @@ CHUNK_COLUMNS = ("id", "org_id", "collection_id", "document_id", "position", "co
 
 def _json(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _filter(metadata_filter: dict | None) -> str | None:
+    return None if metadata_filter is None else _json(metadata_filter)
+
+
+def _index_name(collection_id: uuid.UUID) -> str:
+    return f"chunks_hnsw_{collection_id.hex}"
+
+
+def _index_predicate(collection_id: uuid.UUID, dimensions: int) -> tuple[str, int]:
+    """The partial index's WHERE, with literals: a UUID object and an int cannot carry SQL."""
+    return f"collection_id = '{uuid.UUID(str(collection_id))}' AND dimensions = {int(dimensions)}", int(dimensions)
 
 
 def _encode_vector(value) -> bytes:
@@ -213,41 +227,87 @@ class Repository(BaseRepository):
                         "AND status = 'processing'", document_id, owner, error[:2000])
 
     # --- search ------------------------------------------------------------------------------------------
-    async def count_chunks(self, org_id: uuid.UUID, collection_id: uuid.UUID, metadata_filter: dict | None,
-                           cap: int) -> int:
+    async def count_chunks(self, org_id: uuid.UUID, collection_id: uuid.UUID, dimensions: int,
+                           metadata_filter: dict | None, cap: int) -> int:
         """How many chunks a search could return, counted up to `cap` (enough to choose the strategy)."""
         return await (await self._raw()).fetchval(
             "SELECT count(*) FROM (SELECT 1 FROM vectorstore.chunks WHERE org_id = $1 AND collection_id = $2 "
-            "AND ($3::jsonb IS NULL OR metadata @> $3::jsonb) LIMIT $4) s",
-            org_id, collection_id, None if metadata_filter is None else _json(metadata_filter), cap)
+            "AND dimensions = $3 AND ($4::jsonb IS NULL OR metadata @> $4::jsonb) LIMIT $5) s",
+            org_id, collection_id, dimensions, _filter(metadata_filter), cap)
 
     async def nearest_exact(self, org_id: uuid.UUID, collection_id: uuid.UUID, query: np.ndarray,
                             metadata_filter: dict | None, limit: int) -> list[Row]:
-        """Exact cosine distances over the collection's (filtered) chunks: no index, every row is compared."""
+        """Exact cosine distances over the collection's (filtered) chunks of the query's size (while a changed
+        model re-embeds, older chunks have another): no index, every row is compared."""
         return await self._many(
             f"SELECT {_HIT}, embedding <=> $3 AS distance FROM vectorstore.chunks ch "
-            "WHERE ch.org_id = $1 AND ch.collection_id = $2 AND ($4::jsonb IS NULL OR ch.metadata @> $4::jsonb) "
-            "ORDER BY embedding <=> $3 LIMIT $5",
-            org_id, collection_id, query, None if metadata_filter is None else _json(metadata_filter), limit)
+            "WHERE ch.org_id = $1 AND ch.collection_id = $2 AND ch.dimensions = $6 "
+            "AND ($4::jsonb IS NULL OR ch.metadata @> $4::jsonb) ORDER BY embedding <=> $3 LIMIT $5",
+            org_id, collection_id, query, _filter(metadata_filter), limit, int(query.shape[0]))
 
     async def nearest_hnsw(self, org_id: uuid.UUID, collection_id: uuid.UUID, query: np.ndarray,
                            metadata_filter: dict | None, limit: int, candidates: int) -> list[Row]:
-        """Approximate: the `candidates` nearest chunks of this size from the HNSW index (the inner query has
-        nothing but the index's own predicate, so the planner always scans the index), then the tenancy,
-        collection and metadata filters. Call in a transaction after `set_ef_search`."""
-        size = int(query.shape[0])
+        """Approximate: the `candidates` nearest chunks from the collection's HNSW index, then the tenancy and
+        metadata filters. The inner query states the partial index's predicate with literals (a parameter
+        cannot prove it in a generic plan). Call in a transaction after `prefer_index`."""
+        predicate, size = _index_predicate(collection_id, int(query.shape[0]))
         return await self._many(
             f"""SELECT * FROM (
                     SELECT {_HIT}, ch.org_id, ch.collection_id, ch.embedding::vector({size}) <=> $3 AS distance
-                    FROM vectorstore.chunks ch WHERE ch.dimensions = {size}
+                    FROM vectorstore.chunks ch WHERE {predicate}
                     ORDER BY ch.embedding::vector({size}) <=> $3 LIMIT $6) nearest
                 WHERE org_id = $1 AND collection_id = $2 AND ($4::jsonb IS NULL OR metadata @> $4::jsonb)
                 ORDER BY distance LIMIT $5""",
-            org_id, collection_id, query, None if metadata_filter is None else _json(metadata_filter), limit,
-            candidates)
+            org_id, collection_id, query, _filter(metadata_filter), limit, candidates)
 
-    async def set_ef_search(self, ef_search: int) -> None:
-        await self._run("SELECT set_config('hnsw.ef_search', $1, true)", str(ef_search))
+    async def prefer_index(self, ef_search: int) -> None:
+        """For this transaction: the HNSW candidate list size, and no sort plan (the planner, unsure of a
+        fresh collection's statistics, may otherwise sort the whole collection instead of scanning the index)."""
+        await self._run("SELECT set_config('hnsw.ef_search', $1, true), set_config('enable_sort', 'off', true)",
+                        str(ef_search))
+
+    # --- per-collection HNSW indexes ---------------------------------------------------------------------
+    async def build_index(self, collection_id: uuid.UUID, dimensions: int, memory: str) -> bool:
+        """Builds the collection's HNSW index (cosine, m=16, ef_construction=64) without blocking writes, on an
+        autocommit connection; one replica at a time (advisory lock). False if another replica is at it."""
+        name, raw = _index_name(collection_id), await self._raw()
+        if not await raw.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", name):
+            return False
+        try:
+            valid = await raw.fetchval("SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                                       "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                       "WHERE n.nspname = 'vectorstore' AND c.relname = $1", name)
+            if valid is False:  # a build that died half-way leaves an invalid index behind
+                await raw.execute(f"DROP INDEX CONCURRENTLY IF EXISTS vectorstore.{name}")
+            predicate, size = _index_predicate(collection_id, dimensions)
+            await raw.execute("SELECT set_config('maintenance_work_mem', $1, false)", memory)
+            await raw.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON vectorstore.chunks USING hnsw "
+                              f"((embedding::vector({size})) vector_cosine_ops) WITH (m = 16, ef_construction = 64) "
+                              f"WHERE {predicate}")
+            await raw.execute("RESET maintenance_work_mem")
+            await raw.execute("ANALYZE vectorstore.chunks")
+            await raw.execute("UPDATE vectorstore.collections SET hnsw_dimensions = $2 WHERE id = $1 "
+                              "AND dimensions = $2", collection_id, dimensions)
+            return True
+        finally:
+            await raw.execute("SELECT pg_advisory_unlock(hashtext($1))", name)
+
+    async def drop_index(self, collection_id: uuid.UUID) -> None:
+        """In the transaction that changes the collection's size or deletes it (a stale index's cast would
+        refuse chunks of the new size)."""
+        await self._run(f"DROP INDEX IF EXISTS vectorstore.{_index_name(collection_id)}")
+        await self._run("UPDATE vectorstore.collections SET hnsw_dimensions = NULL WHERE id = $1", collection_id)
+
+    async def needs_index(self, collection_id: uuid.UUID, min_chunks: int) -> int:
+        """The collection's size if it has outgrown exact search, has no index, and nothing waits to be
+        ingested (a changed model leaves chunks of two sizes until then); else 0."""
+        return await (await self._raw()).fetchval(
+            """SELECT c.dimensions FROM vectorstore.collections c
+               WHERE c.id = $1 AND c.hnsw_dimensions IS NULL
+                 AND NOT EXISTS (SELECT 1 FROM vectorstore.documents d WHERE d.collection_id = c.id
+                                 AND d.status IN ('pending', 'processing'))
+                 AND (SELECT coalesce(sum(chunk_count), 0) FROM vectorstore.documents d
+                      WHERE d.collection_id = c.id) > $2""", collection_id, min_chunks) or 0
 
     async def keyword(self, org_id: uuid.UUID, collection_id: uuid.UUID, query: str, metadata_filter: dict | None,
                       limit: int) -> list[Row]:
@@ -257,7 +317,7 @@ class Repository(BaseRepository):
             "websearch_to_tsquery('english', $3) q "
             "WHERE ch.org_id = $1 AND ch.collection_id = $2 AND ch.tsv @@ q "
             "AND ($4::jsonb IS NULL OR ch.metadata @> $4::jsonb) ORDER BY rank DESC, ch.id LIMIT $5",
-            org_id, collection_id, query, None if metadata_filter is None else _json(metadata_filter), limit)
+            org_id, collection_id, query, _filter(metadata_filter), limit)
 
     # --- evaluation runs ---------------------------------------------------------------------------------
     async def insert_evaluation(self, v: dict) -> Row:

@@ -1,11 +1,12 @@
 """Search a collection: by vector (cosine), by keyword (PostgreSQL full text), or both fused with reciprocal
 rank fusion. Always within the caller's organization and the named collection.
 
-pgvector 0.6 (the embedded default) has no iterative index scans: an HNSW scan yields at most ef_search
-candidates and filters apply after it, so a selective filter (or a small collection sharing the index with
-large ones) can leave fewer than top_k. So: sets up to `exact_search_max_chunks` are searched exactly (as
-fast as the index at that size, and exact); larger ones scan the index for an over-fetched candidate list,
-and if the filters leave fewer than top_k of the rows that exist, the search is repeated exactly.
+Each collection past `exact_search_max_chunks` has its own HNSW index (a partial index: no other
+collection's chunks crowd its candidates). Smaller collections, and filtered sets that small, are searched
+exactly (as fast as the index at that size, and exact). pgvector 0.6 (the embedded default) has no iterative
+index scans: an HNSW scan yields at most ef_search candidates and filters apply after it, so the index is
+asked for an over-fetched candidate list, and if the filter leaves fewer than top_k of the rows that match,
+the search is repeated exactly.
 """
 
 import uuid
@@ -61,17 +62,19 @@ class Search:
                                                collection.dimensions)
         vector = (await embedder.embed([query]))[0]
         org, cid = collection.org_id, collection.id
+        indexed = collection.hnsw_dimensions == collection.dimensions
         available = collection.chunk_count
-        if metadata_filter is not None and available > self.exact_max_chunks:
+        if indexed and metadata_filter is not None:
             async with self.db.reading() as repo:
-                available = await repo.count_chunks(org, cid, metadata_filter, self.exact_max_chunks + 1)
-        if available <= self.exact_max_chunks:
+                available = await repo.count_chunks(org, cid, collection.dimensions, metadata_filter,
+                                                    self.exact_max_chunks + 1)
+        if not indexed or available <= self.exact_max_chunks:
             async with self.db.reading() as repo:
                 return await repo.nearest_exact(org, cid, vector, metadata_filter, limit), "exact"
         # HNSW returns at most ef_search rows: ask for enough candidates to survive the filters.
         candidates = min(MAX_EF_SEARCH, max(ef_search, limit * 4))
         async with self.db.transaction() as repo:
-            await repo.set_ef_search(candidates)
+            await repo.prefer_index(candidates)
             rows = await repo.nearest_hnsw(org, cid, vector, metadata_filter, limit, candidates)
         if len(rows) >= min(limit, available):
             return rows, "hnsw"

@@ -26,9 +26,11 @@ class VectorstoreSettings(ServiceSettings):
     embed_batch_size: int = 256
     # HNSW candidate list when a search gives none (pgvector's hnsw.ef_search).
     default_ef_search: int = 100
-    # Collections (or filtered sets) with at most this many chunks are searched exactly: as fast as the index
-    # there, and exact. Larger ones use the HNSW index, falling back to exact when a filter leaves too few.
+    # Collections (or filtered sets) with at most this many chunks are searched exactly: as fast as an index
+    # there, and exact. A collection that grows past it gets its own HNSW index (built in the background).
     exact_search_max_chunks: int = 20_000
+    # maintenance_work_mem of an index build: the HNSW graph builds fast only while it fits in memory.
+    index_build_memory: str = "512MB"
     # OpenAI-compatible embeddings (provider "openai"): where and with which key. Set by the operator, never
     # by a collection, so a user cannot make the service call an address of their choosing.
     openai_base_url: str = ""

@@ -12,9 +12,6 @@ down_revision = None
 
 S = "vectorstore"
 TS = sa.DateTime(timezone=True)
-# One HNSW index per common embedding size, over the chunks of that size only (a partial expression index):
-# collections of different sizes share the table. Other sizes (1..2000) are searched exactly.
-INDEXED_DIMENSIONS = (256, 384, 512, 768, 1024, 1536)
 
 
 def upgrade() -> None:
@@ -32,6 +29,8 @@ def upgrade() -> None:
         sa.Column("chunk_size", sa.Integer, nullable=False),
         sa.Column("chunk_overlap", sa.Integer, nullable=False),
         sa.Column("revision", sa.Integer, nullable=False, server_default="1"),  # the etag
+        # Size of the collection's own HNSW index once built (repository.build_index), else NULL.
+        sa.Column("hnsw_dimensions", sa.Integer),
         sa.Column("created_by", sa.String(100), nullable=False),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("updated_at", TS, nullable=False),
@@ -89,10 +88,8 @@ def upgrade() -> None:
     op.create_index("chunks_collection_idx", "chunks", ["collection_id"], schema=S)
     op.create_index("chunks_tsv_idx", "chunks", ["tsv"], schema=S, postgresql_using="gin")
     op.execute(f"CREATE INDEX chunks_metadata_idx ON {S}.chunks USING gin (metadata jsonb_path_ops)")
-    for size in INDEXED_DIMENSIONS:
-        op.execute(f"CREATE INDEX chunks_embedding_{size}_idx ON {S}.chunks USING hnsw "
-                   f"((embedding::vector({size})) vector_cosine_ops) WITH (m = 16, ef_construction = 64) "
-                   f"WHERE dimensions = {size}")
+    # HNSW indexes are per collection (partial expression indexes, built when a collection outgrows exact
+    # search; see repository.build_index): collections of any size coexist in this table.
     op.create_table(
         "evaluation_runs",
         sa.Column("id", sa.Uuid, primary_key=True),
