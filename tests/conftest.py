@@ -152,10 +152,22 @@ def vectorstore_settings(database_url: str, auth_address: str, **overrides):
 
 
 @pytest.fixture(scope="session")
-async def vectorstore_service(auth_service, migrated_database):
+def fake_embeddings():
+    """A local OpenAI-compatible /v1/embeddings server (the real `openai` client talks to it)."""
+    from tests.vectorstore.fake_openai import serve
+
+    server = serve()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+async def vectorstore_service(auth_service, migrated_database, fake_embeddings):
     from services.vectorstore import server as vectorstore_server
 
-    running = await vectorstore_server.start(vectorstore_settings(migrated_database, auth_service.address,
-                                                                  replica_id="vectorstore-a"))
+    running = await vectorstore_server.start(vectorstore_settings(
+        migrated_database, auth_service.address, replica_id="vectorstore-a", openai_base_url=fake_embeddings.url,
+        openai_api_key="sk-test-key"))
     yield running
     await running.stop(0)

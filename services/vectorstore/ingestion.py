@@ -103,9 +103,12 @@ class Ingestor:
     async def ingest(self, document) -> None:
         started = time.perf_counter()
         try:
-            records = await self._records(document)
+            data, content_type = document.content, document.content_type
+            if data is None:
+                data, content_type = await self._fetch(document.source)
+            records = await self._records(document, data, content_type)
             async with self.db.transaction() as repo:
-                stored = await repo.complete_document(self.name, document, records)
+                stored = await repo.complete_document(self.name, document, records, content_type, len(data))
             log.info("ingested document %s: %d chunks in %.2f s%s", document.id, len(records),
                      time.perf_counter() - started, "" if stored else " (result dropped: lease lost)")
             if stored:
@@ -145,10 +148,7 @@ class Ingestor:
         async with self.db.reading() as repo:
             await repo.fail_document(self.name, document.id, error)
 
-    async def _records(self, document) -> list[tuple]:
-        data, content_type = document.content, document.content_type
-        if data is None:
-            data, content_type = await self._fetch(document.source)
+    async def _records(self, document, data: bytes, content_type: str) -> list[tuple]:
         chunking = Chunking(document.splitter, document.chunk_size, document.chunk_overlap)
         try:
             pieces = await asyncio.to_thread(lambda: split(parsing.parse(data, content_type), chunking, content_type))

@@ -134,7 +134,7 @@ class Repository(BaseRepository):
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10::jsonb, $11, now(), now()) "
             f"RETURNING {DOCUMENT_COLUMNS}",
             v["id"], v["org_id"], v["collection_id"], v["name"], v["source_type"], v["source"], v["content_type"],
-            v["content"], len(v["content"]), _json(v["metadata"]), v["created_by"])
+            v["content"], len(v["content"] or b""), _json(v["metadata"]), v["created_by"])
         await self._run(f"NOTIFY {INGEST_CHANNEL}")
         return row
 
@@ -204,9 +204,11 @@ class Repository(BaseRepository):
                         "WHERE id = ANY($2) AND lease_owner = $1 AND status = 'processing'",
                         owner, document_ids, lease_seconds)
 
-    async def complete_document(self, owner: str, document: Row, records: list[tuple]) -> bool:
+    async def complete_document(self, owner: str, document: Row, records: list[tuple], content_type: str,
+                                size_bytes: int) -> bool:
         """Replaces the document's chunks and marks it completed, if this replica still holds its lease.
-        Call in a transaction: readers see the old chunks or the new ones, never a mix."""
+        Call in a transaction: readers see the old chunks or the new ones, never a mix. (Type and size are
+        known only now for a fetched URL.)"""
         held = await self._one("SELECT id FROM vectorstore.documents WHERE id = $1 AND lease_owner = $2 "
                                "AND status = 'processing' FOR UPDATE", document.id, owner)
         if held is None:
@@ -217,8 +219,8 @@ class Repository(BaseRepository):
             await raw.copy_records_to_table("chunks", schema_name="vectorstore", columns=CHUNK_COLUMNS,
                                             records=records)
         await raw.execute("UPDATE vectorstore.documents SET status = 'completed', error = '', chunk_count = $2, "
-                          "lease_owner = NULL, lease_expires_at = NULL, updated_at = now() WHERE id = $1",
-                          document.id, len(records))
+                          "content_type = $3, size_bytes = $4, lease_owner = NULL, lease_expires_at = NULL, "
+                          "updated_at = now() WHERE id = $1", document.id, len(records), content_type, size_bytes)
         return True
 
     async def fail_document(self, owner: str, document_id: uuid.UUID, error: str) -> None:

@@ -44,14 +44,14 @@ class Search:
         collection = await self.collections.get(caller, collection_id, "collection_id")
         if mode == "keyword":
             rows = await self._keyword(collection, query, metadata_filter, top_k)
-            return [(r, r.rank) for r in rows if r.rank >= min_score], ""
+            return _above([(r, r.rank) for r in rows], min_score), ""
         depth = top_k if mode == "vector" else top_k * FUSION_DEPTH
         rows, strategy = await self._vector(collection, query, metadata_filter, depth,
                                             ef_search or self.default_ef_search)
         if mode == "vector":
-            return [(r, 1.0 - r.distance) for r in rows if 1.0 - r.distance >= min_score], strategy
+            return _above([(r, 1.0 - r.distance) for r in rows], min_score), strategy
         fused = fuse([rows, await self._keyword(collection, query, metadata_filter, depth)])[:top_k]
-        return [(r, s) for r, s in fused if s >= min_score], strategy
+        return _above(fused, min_score), strategy
 
     async def _keyword(self, collection, query: str, metadata_filter: dict | None, limit: int):
         async with self.db.reading() as repo:
@@ -80,6 +80,11 @@ class Search:
             return rows, "hnsw"
         async with self.db.reading() as repo:
             return await repo.nearest_exact(org, cid, vector, metadata_filter, limit), "exact"
+
+
+def _above(scored: list[tuple], min_score: float) -> list[tuple]:
+    """0 is no threshold (proto3 cannot tell it from unset); cosine similarity itself may be negative."""
+    return [pair for pair in scored if pair[1] >= min_score] if min_score else scored
 
 
 def fuse(rankings: list[list]) -> list[tuple]:

@@ -31,6 +31,7 @@ POLICY = {f"/{s.full_name}/{m.name}": AUTHENTICATED
 class RunningVectorstore:
     grpc: GrpcService
     engine: object
+    documents: Documents
     ingestor: Ingestor
     embedders: Embedders
     auth_channel: grpc.aio.Channel
@@ -84,4 +85,4 @@ async def start(settings: VectorstoreSettings) -> RunningVectorstore:
 
     service = await start_server(settings, add_servicers, SERVICE_NAMES, POLICY, verifier)
     ingestor.start()
-    return RunningVectorstore(service, engine, ingestor, embedders, auth_channel, revocations)
+    return RunningVectorstore(service, engine, documents, ingestor, embedders, auth_channel, revocations)

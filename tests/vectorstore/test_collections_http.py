@@ -38,10 +38,9 @@ async def test_create_refuses_bad_settings_and_duplicate_names(http):
         response = await http.post("/collections", headers=u, json=body)
         assert response.status_code == 400, (body, response.text)
         assert response.json()["details"][0]["field_violations"][0]["field"] == field
-    # OpenAI-compatible embeddings need an operator-configured endpoint; this service has none.
-    openai = await http.post("/collections", headers=u, json={"name": "o", "embedding": {"provider": "openai",
-                                                                                           "model": "m"}})
-    assert openai.status_code == 400 and "not configured" in openai.json()["message"]
+    openai = await http.post("/collections", headers=u, json={"name": "o", "embedding": {"provider": "openai"}})
+    assert openai.status_code == 400
+    assert openai.json()["details"][0]["field_violations"][0]["field"] == "collection.embedding.model"
 
 
 async def test_list_pages_newest_first_with_keyset_tokens(http):
