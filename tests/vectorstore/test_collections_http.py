@@ -1,15 +1,7 @@
 """Collections and text documents through the gateway: CRUD, paging, etags, errors, roles of the caller."""
 
-import httpx
-import pytest
 
 from tests.vectorstore.helpers import collection, ingested, user
-
-
-@pytest.fixture
-async def http(gateway_url):
-    async with httpx.AsyncClient(base_url=f"{gateway_url}/api/v1", timeout=30) as client:
-        yield client
 
 
 async def test_collection_defaults_to_the_builtin_embedder_and_recursive_chunking(http):

@@ -6,7 +6,6 @@ import http.server as http_server
 import threading
 
 import grpc
-import httpx
 import pytest
 from google.protobuf import struct_pb2
 
@@ -16,12 +15,6 @@ from tests.conftest import vectorstore_settings
 from tests.vectorstore import files
 from tests.vectorstore.fake_openai import SLOW_MODEL
 from tests.vectorstore.helpers import collection, ingested, user, wait_status
-
-
-@pytest.fixture
-async def http(gateway_url):
-    async with httpx.AsyncClient(base_url=f"{gateway_url}/api/v1", timeout=30) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")

@@ -27,12 +27,6 @@ LABELLED = [
 ]
 
 
-@pytest.fixture
-async def http(gateway_url):
-    async with httpx.AsyncClient(base_url=f"{gateway_url}/api/v1", timeout=30) as client:
-        yield client
-
-
 @pytest.fixture(scope="module")
 async def handbook(gateway_url):
     """One organization's collection of the labelled passages, one document each."""
