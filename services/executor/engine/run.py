@@ -70,6 +70,10 @@ class RunContext:
     depth: int = 0
     prefix: str = ""  # node ids of a sub-workflow's events: "<parent node>/<node>"
     emitters: dict = field(default_factory=dict)
+    # The vectorstore's channel, and the caller's authorization and request id to search it as the caller
+    # (retrieval nodes). Only foreground runs have the latter: a background run's caller is not around.
+    vectorstore: Any = None
+    caller_metadata: list = field(default_factory=list)
 
     def emitter(self, node_id: str):
         emit = self.emitters.get(node_id)
