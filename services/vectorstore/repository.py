@@ -250,23 +250,21 @@ class Repository(BaseRepository):
     async def nearest_hnsw(self, org_id: uuid.UUID, collection_id: uuid.UUID, query: np.ndarray,
                            metadata_filter: dict | None, limit: int, candidates: int) -> list[Row]:
         """Approximate: the `candidates` nearest chunks from the collection's HNSW index, then the tenancy and
-        metadata filters. The inner query states the partial index's predicate with literals (a parameter
-        cannot prove it in a generic plan). Call in a transaction after `prefer_index`."""
+        metadata filters. One round trip: the first FROM item sets hnsw.ef_search for this statement's
+        transaction before the LATERAL index scan reads it (pgvector reads it at the scan's first row). The
+        inner query states the partial index's predicate with literals (a parameter cannot prove it in a
+        generic plan)."""
         predicate, size = _index_predicate(collection_id, int(query.shape[0]))
         return await self._many(
-            f"""SELECT * FROM (
+            f"""SELECT nearest.* FROM (SELECT set_config('hnsw.ef_search', $7, true) AS ef) settings,
+                LATERAL (
                     SELECT {_HIT}, ch.org_id, ch.collection_id, ch.embedding::vector({size}) <=> $3 AS distance
-                    FROM vectorstore.chunks ch WHERE {predicate}
+                    FROM vectorstore.chunks ch WHERE {predicate} AND settings.ef IS NOT NULL
                     ORDER BY ch.embedding::vector({size}) <=> $3 LIMIT $6) nearest
-                WHERE org_id = $1 AND collection_id = $2 AND ($4::jsonb IS NULL OR metadata @> $4::jsonb)
-                ORDER BY distance LIMIT $5""",
-            org_id, collection_id, query, _filter(metadata_filter), limit, candidates)
-
-    async def prefer_index(self, ef_search: int) -> None:
-        """For this transaction: the HNSW candidate list size, and no sort plan (the planner, unsure of a
-        fresh collection's statistics, may otherwise sort the whole collection instead of scanning the index)."""
-        await self._run("SELECT set_config('hnsw.ef_search', $1, true), set_config('enable_sort', 'off', true)",
-                        str(ef_search))
+                WHERE nearest.org_id = $1 AND nearest.collection_id = $2
+                  AND ($4::jsonb IS NULL OR nearest.metadata @> $4::jsonb)
+                ORDER BY nearest.distance LIMIT $5""",
+            org_id, collection_id, query, _filter(metadata_filter), limit, candidates, str(candidates))
 
     # --- per-collection HNSW indexes ---------------------------------------------------------------------
     async def build_index(self, collection_id: uuid.UUID, dimensions: int, memory: str) -> bool:

@@ -73,8 +73,7 @@ class Search:
                 return await repo.nearest_exact(org, cid, vector, metadata_filter, limit), "exact"
         # HNSW returns at most ef_search rows: ask for enough candidates to survive the filters.
         candidates = min(MAX_EF_SEARCH, max(ef_search, limit * 4))
-        async with self.db.transaction() as repo:
-            await repo.prefer_index(candidates)
+        async with self.db.reading() as repo:
             rows = await repo.nearest_hnsw(org, cid, vector, metadata_filter, limit, candidates)
         if len(rows) >= min(limit, available):
             return rows, "hnsw"

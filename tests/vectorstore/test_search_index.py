@@ -84,8 +84,7 @@ async def test_hnsw_agrees_with_exact_search_on_20k_random_vectors(db):
     hits, plans = 0, []
     queries = vectors[20_000:]  # held out: not in the collection
     for query in queries:
-        async with db.transaction() as repo:
-            await repo.prefer_index(100)
+        async with db.reading() as repo:
             explain(repo, plans)
             approximate = await repo.nearest_hnsw(org, collection.id, query, None, 10, 100)
         async with db.reading() as repo:
