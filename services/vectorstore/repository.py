@@ -241,10 +241,10 @@ class Repository(BaseRepository):
                             metadata_filter: dict | None, limit: int) -> list[Row]:
         """Exact cosine distances over the collection's (filtered) chunks of the query's size (while a changed
         model re-embeds, older chunks have another): no index, every row is compared."""
-        return await self._many(
+        return await self._many(_named(
             f"SELECT {_HIT}, embedding <=> $3 AS distance FROM vectorstore.chunks ch "
             "WHERE ch.org_id = $1 AND ch.collection_id = $2 AND ch.dimensions = $6 "
-            "AND ($4::jsonb IS NULL OR ch.metadata @> $4::jsonb) ORDER BY embedding <=> $3 LIMIT $5",
+            "AND ($4::jsonb IS NULL OR ch.metadata @> $4::jsonb) ORDER BY embedding <=> $3 LIMIT $5", "distance"),
             org_id, collection_id, query, _filter(metadata_filter), limit, int(query.shape[0]))
 
     async def nearest_hnsw(self, org_id: uuid.UUID, collection_id: uuid.UUID, query: np.ndarray,
@@ -255,7 +255,7 @@ class Repository(BaseRepository):
         inner query states the partial index's predicate with literals (a parameter cannot prove it in a
         generic plan)."""
         predicate, size = _index_predicate(collection_id, int(query.shape[0]))
-        return await self._many(
+        return await self._many(_named(
             f"""SELECT nearest.* FROM (SELECT set_config('hnsw.ef_search', $7, true) AS ef) settings,
                 LATERAL (
                     SELECT {_HIT}, ch.org_id, ch.collection_id, ch.embedding::vector({size}) <=> $3 AS distance
@@ -263,7 +263,7 @@ class Repository(BaseRepository):
                     ORDER BY ch.embedding::vector({size}) <=> $3 LIMIT $6) nearest
                 WHERE nearest.org_id = $1 AND nearest.collection_id = $2
                   AND ($4::jsonb IS NULL OR nearest.metadata @> $4::jsonb)
-                ORDER BY nearest.distance LIMIT $5""",
+                ORDER BY nearest.distance LIMIT $5""", "distance"),
             org_id, collection_id, query, _filter(metadata_filter), limit, candidates, str(candidates))
 
     # --- per-collection HNSW indexes ---------------------------------------------------------------------
@@ -312,12 +312,12 @@ class Repository(BaseRepository):
     async def keyword(self, org_id: uuid.UUID, collection_id: uuid.UUID, query: str, metadata_filter: dict | None,
                       limit: int) -> list[Row]:
         """Full-text match (English stemming, web-search syntax: quotes, or, -word), ranked by ts_rank_cd."""
-        return await self._many(
+        return await self._many(_named(
             f"SELECT {_HIT}, ts_rank_cd(ch.tsv, q) AS rank FROM vectorstore.chunks ch, "
             "websearch_to_tsquery('english', $3) q "
             "WHERE ch.org_id = $1 AND ch.collection_id = $2 AND ch.tsv @@ q "
             "AND ($4::jsonb IS NULL OR ch.metadata @> $4::jsonb) ORDER BY rank DESC, ch.id LIMIT $5",
-            org_id, collection_id, query, _filter(metadata_filter), limit)
+            "rank DESC, id"), org_id, collection_id, query, _filter(metadata_filter), limit)
 
     # --- evaluation runs ---------------------------------------------------------------------------------
     async def insert_evaluation(self, v: dict) -> Row:
@@ -353,8 +353,14 @@ class Repository(BaseRepository):
             "FROM vectorstore.evaluation_runs WHERE org_id = $1 AND collection_id = $2", org_id, collection_id)
 
 
-_HIT = ("ch.id, ch.document_id, ch.position, ch.content, ch.metadata, "
-        "(SELECT d.name FROM vectorstore.documents d WHERE d.id = ch.document_id) AS document_name")
+_HIT = "ch.id, ch.document_id, ch.position, ch.content, ch.metadata"
+
+
+def _named(sql: str, order: str) -> str:
+    """The hits of `sql` with their document's name, looked up for the returned rows only (in the select list
+    of the ranking query it would run for every row compared)."""
+    return (f"SELECT hit.*, (SELECT d.name FROM vectorstore.documents d WHERE d.id = hit.document_id) "
+            f"AS document_name FROM ({sql}) hit ORDER BY {order}")
 _EVALUATION = ("id, collection_id, query, response, source_chunk_ids, latency_ms, token_count, quality_score, feedback, "
                "execution_id, created_at")
 
