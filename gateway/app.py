@@ -10,7 +10,6 @@ import logging
 import random
 import time
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import grpc
 from fastapi import FastAPI
@@ -19,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from agentic.auth.v1 import auth_pb2
@@ -28,7 +27,9 @@ from gateway.body import BodyTooLarge, parse_json, read_limited
 from gateway.edge import ApiKeyExchange
 from gateway.openapi import build_openapi
 from gateway.settings import GatewaySettings
+from gateway.static import mount_console
 from gateway.transcoder import Binding, RequestError, build_request, discover, to_json_dict
+from services.common.tokens import ServiceIdentity
 
 log = logging.getLogger("gateway")
 
@@ -38,7 +39,6 @@ LATENCY = Histogram("gateway_request_seconds", "HTTP request latency by route", 
 # Routes the gateway serves itself, without a downstream policy. Everything else is transcoded and the
 # owning service's explicit per-RPC policy decides (unlisted RPCs are refused there).
 PUBLIC_ROUTES = ("/healthz", "/readyz", "/metrics", "/.well-known/jwks.json", "/docs", "/openapi.json", "/")
-CONSOLE = Path(__file__).with_name("console.html")
 
 
 class Downstream:
@@ -66,6 +66,7 @@ class Downstream:
             "/agentic.auth.v1.AuthService/AuthenticateApiKey",
             request_serializer=auth_pb2.AuthenticateApiKeyRequest.SerializeToString,
             response_deserializer=auth_pb2.AccessToken.FromString)
+        self.identity = ServiceIdentity(auth, "gateway", settings.service_secret)
         self.get_jwks = auth.unary_unary(
             "/agentic.auth.v1.AuthService/GetJwks", request_serializer=auth_pb2.GetJwksRequest.SerializeToString,
             response_deserializer=auth_pb2.Jwks.FromString)
@@ -101,7 +102,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         downstream = Downstream(settings, bindings)  # channels belong to this event loop
         state["downstream"] = downstream
-        state["api_keys"] = ApiKeyExchange(downstream.authenticate_api_key, settings.api_key_cache_size)
+        state["api_keys"] = ApiKeyExchange(downstream.authenticate_api_key, settings.api_key_cache_size,
+                                           downstream.identity)
+        if not settings.service_secret:
+            log.warning("GATEWAY_SERVICE_SECRET is not set: API keys are refused and sign-ins are throttled by "
+                        "the gateway's address")
         yield
         await downstream.close()
 
@@ -109,8 +114,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                   openapi_url=None)
     openapi_document = build_openapi(bindings)
 
-    async def metadata_for(request: Request, request_id: str) -> list[tuple[str, str]]:
+    async def metadata_for(request: Request, request_id: str, to_auth: bool) -> list[tuple[str, str]]:
         md = [("x-request-id", request_id), ("x-client-address", request.client.host if request.client else "")]
+        if to_auth:  # auth believes x-client-address only with the gateway's identity beside it
+            md.extend(await state["downstream"].identity.metadata("x-service-authorization"))
         authorization = request.headers.get("authorization")
         if authorization:
             md.append(("authorization", authorization))
@@ -125,6 +132,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         route = binding.template
         reads_body = bool(binding.body)
         is_get = binding.http_method == "GET"
+        to_auth = binding.service == "auth"
 
         async def handle(request: Request) -> Response:
             started = time.perf_counter()
@@ -136,7 +144,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                     payload = parse_json(await read_limited(request, settings.max_body_bytes), settings.max_json_depth)
                 message = build_request(binding, request.path_params, request.query_params.multi_items(), payload,
                                         request.headers.get("if-match", ""), request.headers.get("last-event-id", ""))
-                md = await metadata_for(request, request_id)
+                md = await metadata_for(request, request_id, to_auth)
                 call = state["downstream"].calls[binding.full_method]
                 if binding.server_streaming:
                     response = await _stream(call, message, md, headers, settings)
@@ -157,6 +165,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 response = errors.error_response(
                     413, "INVALID_ARGUMENT", f"request body larger than {settings.max_body_bytes} bytes", None, headers)
             except grpc.aio.AioRpcError as exc:
+                api_key = request.headers.get("x-api-key")
+                if exc.code() == grpc.StatusCode.UNAUTHENTICATED and api_key and not request.headers.get("authorization"):
+                    state["api_keys"].forget(api_key.strip())
                 response = errors.from_rpc_error(exc, headers)
             except Exception:
                 log.exception("unexpected error on %s %s request_id=%s", binding.http_method, route, request_id)
@@ -216,9 +227,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def docs():
         return get_swagger_ui_html(openapi_url="/openapi.json", title="Agentic Platform API")
 
-    @app.get("/", include_in_schema=False)
-    async def console():
-        return HTMLResponse(CONSOLE.read_text())
+    mount_console(app)
 
     @app.exception_handler(404)
     async def not_found(request: Request, exc):

@@ -11,13 +11,15 @@ import time
 from collections import OrderedDict
 
 from agentic.auth.v1 import auth_pb2
+from services.common.tokens import ServiceIdentity
 
 EXPIRY_MARGIN_SECONDS = 30
 
 
 class ApiKeyExchange:
-    def __init__(self, authenticate, max_entries: int):
+    def __init__(self, authenticate, max_entries: int, identity: ServiceIdentity):
         self._authenticate = authenticate  # AuthService.AuthenticateApiKey unary callable
+        self._identity = identity  # the exchange is an internal RPC: called as the gateway
         self._cache: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
         self._max_entries = max_entries
 
@@ -28,10 +30,16 @@ class ApiKeyExchange:
         if hit is not None and hit[1] > now:
             return hit[0]
         reply = await self._authenticate(auth_pb2.AuthenticateApiKeyRequest(api_key=api_key),
-                                         metadata=(("x-request-id", request_id),), timeout=10)
+                                         metadata=(("x-request-id", request_id), *await self._identity.metadata()),
+                                         timeout=10)
         expires = now + max(1, reply.expires_in - EXPIRY_MARGIN_SECONDS)
         self._cache[digest] = (reply.access_token, expires)
         self._cache.move_to_end(digest)
         while len(self._cache) > self._max_entries:
             self._cache.popitem(last=False)
         return reply.access_token
+
+    def forget(self, api_key: str) -> None:
+        """Drop a cached token a service refused (the key's role or creator changed): the next request
+        exchanges the key again and gets what it is allowed now."""
+        self._cache.pop(hashlib.sha256(api_key.encode()).digest(), None)

@@ -22,6 +22,9 @@ class GatewaySettings(BaseSettings):
     max_message_bytes: int = 8 * 1024 * 1024
     # API keys are exchanged for a short-lived access token once, then cached (by SHA-256 of the key).
     api_key_cache_size: int = 10_000
+    # The gateway's entry in auth's AUTH_SERVICE_SECRETS. Its service identity exchanges API keys and vouches
+    # for the client address auth throttles sign-ins by; without it API keys are refused.
+    service_secret: str = ""
     sse_heartbeat_seconds: float = 15.0
     cors_origins: list[str] = []
     # Behind a load balancer: its addresses, so X-Forwarded-For gives the client address used for sign-in

@@ -144,7 +144,7 @@ def upload_route(settings, downstream, metadata_for) -> Route:
             call = downstream().channels["vectorstore"].stream_unary(
                 METHOD, request_serializer=pb.UploadDocumentRequest.SerializeToString,
                 response_deserializer=pb.Document.FromString)
-            md = await metadata_for(request, request_id)
+            md = await metadata_for(request, request_id, False)
             refused: list[Exception] = []
 
             async def messages():

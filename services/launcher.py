@@ -55,6 +55,8 @@ SERVICES: list[ServiceSpec] = [
     ServiceSpec("vectorstore", 50054),
 ]
 GATEWAY_PORT = 8080
+# Who may obtain a service identity from auth (IssueServiceToken).
+SERVICE_IDENTITIES = ("gateway", "executor", "workflow", "vectorstore")
 
 
 def dev_secrets(data_dir: Path) -> dict[str, str]:
@@ -71,7 +73,7 @@ def dev_secrets(data_dir: Path) -> dict[str, str]:
             "AUTH_SIGNING_KEYS": json.dumps({"dev-1": base64.b64encode(pem).decode()}),
             "AUTH_CREDENTIAL_KEYS": json.dumps({"1": base64.b64encode(secrets.token_bytes(32)).decode()}),
             "AUTH_SERVICE_SECRETS": json.dumps(
-                {name: secrets.token_urlsafe(24) for name in ("executor", "workflow", "vectorstore")}
+                {name: secrets.token_urlsafe(24) for name in SERVICE_IDENTITIES}
             ),
         }
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -81,12 +83,27 @@ def dev_secrets(data_dir: Path) -> dict[str, str]:
     for line in path.read_text().splitlines():
         key, _, value = line.partition("=")
         values[key] = value.strip("'")
+    # Secrets from an older version: add what it did not have yet (service identities, database roles).
+    identities = json.loads(values.get("AUTH_SERVICE_SECRETS") or "{}")
+    missing = [name for name in SERVICE_IDENTITIES if name not in identities]
+    identities.update({name: secrets.token_urlsafe(24) for name in missing})
+    values["AUTH_SERVICE_SECRETS"] = json.dumps(identities)
+    role_passwords = [f"{spec.name.upper()}_DB_ROLE_PASSWORD" for spec in SERVICES]
+    added = {key: secrets.token_urlsafe(24) for key in role_passwords if key not in values}
+    values.update(added)
+    if missing or added:
+        path.write_text("".join(f"{k}='{v}'\n" for k, v in values.items()))
     return values
 
 
-def child_env(database_url: str, extra: dict[str, str]) -> dict[str, str]:
+def child_env(database_url: str, extra: dict[str, str], role_passwords: dict[str, str]) -> dict[str, str]:
+    from services.common.db import role_url
+
     env = {**os.environ, **extra, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
     for spec in SERVICES:
+        if spec.name in role_passwords:  # the service connects as its own role, not as the administrator
+            env.setdefault(f"{spec.name.upper()}_DATABASE_URL",
+                           role_url(database_url, spec.schema, role_passwords[spec.name]))
         env.setdefault(f"{spec.name.upper()}_PORT", str(spec.bound_port))
         env.setdefault(f"GATEWAY_{spec.name.upper()}_ADDRESS", spec.address)
         env.setdefault(f"{spec.name.upper()}_AUTH_ADDRESS", SERVICES[0].address)
@@ -94,9 +111,10 @@ def child_env(database_url: str, extra: dict[str, str]) -> dict[str, str]:
     env.setdefault("WORKFLOW_EXECUTOR_ADDRESS", addresses["executor"])
     env.setdefault("EXECUTOR_WORKFLOW_ADDRESS", addresses["workflow"])
     env.setdefault("EXECUTOR_VECTORSTORE_ADDRESS", addresses["vectorstore"])
+    # Each service (and the gateway) proves its identity to auth with its entry of AUTH_SERVICE_SECRETS.
     service_secrets = json.loads(env.get("AUTH_SERVICE_SECRETS") or "{}")
-    if "executor" in service_secrets:
-        env.setdefault("EXECUTOR_SERVICE_SECRET", service_secrets["executor"])
+    for name, secret in service_secrets.items():
+        env.setdefault(f"{name.upper()}_SERVICE_SECRET", secret)
     env.setdefault("GATEWAY_PORT", str(GATEWAY_PORT))
     return env
 
@@ -134,11 +152,13 @@ async def wait_http(url: str, deadline: float) -> None:
             await asyncio.sleep(0.05)
 
 
-def migrate_all(database_url: str) -> None:
+def migrate_all(database_url: str, role_passwords: dict[str, str]) -> None:
+    """Each service's migrations; with role passwords (the embedded database, which we administer) each
+    service's own role is provisioned first and owns what its migrations create."""
     from services.common import migrations
 
     for spec in SERVICES:
-        migrations.upgrade(spec.directory, spec.schema, database_url)
+        migrations.upgrade(spec.directory, spec.schema, database_url, role_passwords.get(spec.name, ""))
 
 
 async def run(args) -> int:
@@ -151,12 +171,16 @@ async def run(args) -> int:
 
         embedded = start_embedded_postgres(data_dir / "pg", cleanup="stop")
         database_url = embedded.get_uri()
-    await asyncio.to_thread(migrate_all, database_url)
+    local_secrets = dev_secrets(data_dir)
+    # An external DATABASE_URL's roles are the operator's to provision (see README, Deployment).
+    role_passwords = {spec.name: local_secrets[f"{spec.name.upper()}_DB_ROLE_PASSWORD"]
+                      for spec in SERVICES} if embedded else {}
+    await asyncio.to_thread(migrate_all, database_url, role_passwords)
     if args.migrate_only:
         print("migrations applied")
         return 0
 
-    env = child_env(database_url, dev_secrets(data_dir))
+    env = child_env(database_url, local_secrets, role_passwords)
     children: list[subprocess.Popen] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -185,14 +209,16 @@ async def run(args) -> int:
                 pass
         return 0
     finally:
-        for child in reversed(children):  # gateway first, then the services
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in reversed(children):
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        # Auth (the first) stops last: the others poll its revocation feed until they are down.
+        for group in (children[1:], children[:1]):
+            for child in reversed(group):  # gateway first, then the services
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            for child in reversed(group):
+                try:
+                    child.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    child.kill()
         if embedded is not None:
             embedded.cleanup()
 

@@ -48,6 +48,10 @@ def test_launcher_brings_the_suite_up_and_stops_it_cleanly(tmp_path):
         assert profile.json()["email"] == "launcher@example.com"
         templates = httpx.get(f"{base}/api/v1/templates", headers={"Authorization": f"Bearer {token}"}, timeout=5)
         assert templates.status_code == 200 and len(templates.json()["templates"]) >= 6
+        # The gateway has its service identity: it can exchange an API key.
+        key = httpx.post(f"{base}/api/v1/api-keys", headers={"Authorization": f"Bearer {token}"}, timeout=5,
+                         json={"name": "launcher", "role": "viewer"}).json()["key"]
+        assert httpx.get(f"{base}/api/v1/templates", headers={"X-API-Key": key}, timeout=5).status_code == 200
         ready = httpx.get(f"{base}/readyz", timeout=5).json()
         assert ready["services"] == {spec.name: "SERVING" for spec in SERVICES}
         assert (tmp_path / "data" / "dev-secrets.env").stat().st_mode & 0o077 == 0
@@ -58,4 +62,18 @@ def test_launcher_brings_the_suite_up_and_stops_it_cleanly(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             raise
+    output.append(proc.stdout.read())
     assert proc.returncode == 0, "".join(output)
+    # Every service had its identity for the revocation feed (auth starting or stopping is another matter).
+    for failure in "".join(output).split("revocation poll failed")[1:]:
+        assert "UNAUTHENTICATED" not in failure[:300], failure[:300]
+
+
+def test_services_of_the_embedded_database_connect_as_their_own_roles():
+    from services.launcher import child_env
+
+    env = child_env("postgresql://postgres:@/postgres?host=/tmp/pg", {}, {spec.name: "pw" for spec in SERVICES})
+    for spec in SERVICES:
+        assert env[f"{spec.name.upper()}_DATABASE_URL"].startswith(f"postgresql://agentic_{spec.schema}:pw@/postgres")
+    # An operator's database: the URL they gave, their roles.
+    assert not any(k.endswith("_DATABASE_URL") and k != "DATABASE_URL" for k in child_env("postgresql://x/y", {}, {}))

@@ -5,17 +5,19 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from services.auth import api_key_format
 from services.auth.passwords import PasswordHasher
-from services.auth.repository import Database, Repository
+from services.auth.repository import SIGN_UP, Database, Repository
 from services.auth.settings import AuthSettings
 from services.auth.signing import SigningKeyring
-from services.auth.validation import normalize_email
-from services.common.caller import Caller
+from services.auth.throttle import Throttle
+from services.auth.validation import canonical_email, normalize_email
+from services.common.caller import ROLES, Caller, role_rank
 from services.common.errors import (
     Aborted,
     InvalidArgument,
@@ -59,6 +61,8 @@ class IssuedToken:
 class Accounts:
     def __init__(self, db: Database, settings: AuthSettings, signer: SigningKeyring, hasher: PasswordHasher):
         self.db, self.settings, self.signer, self.hasher = db, settings, signer, hasher
+        self.throttle = Throttle(settings)
+        self._service_token_failures: dict[str, list[float]] = {}  # address -> monotonic times, last minute
 
     # --- sessions ---------------------------------------------------------------------------------------
     async def _open_session(self, repo: Repository, user, org_id: uuid.UUID, role: str) -> IssuedSession:
@@ -68,23 +72,33 @@ class Accounts:
         return await self._issue(repo, user, session_id, org_id, role, at)
 
     async def _issue(self, repo: Repository, user, session_id: uuid.UUID, org_id: uuid.UUID, role: str,
-                     at: datetime) -> IssuedSession:
+                     at: datetime, session_started: datetime | None = None) -> IssuedSession:
         refresh = secrets.token_urlsafe(32)
-        expires_at = at + timedelta(seconds=self.settings.refresh_token_ttl_seconds)
+        # Idle lifetime from now, never past the session's absolute lifetime.
+        absolute_end = (session_started or at) + timedelta(seconds=self.settings.session_absolute_ttl_seconds)
+        expires_at = min(at + timedelta(seconds=self.settings.refresh_token_ttl_seconds), absolute_end)
         await repo.add_refresh_token(refresh_token_digest(refresh), session_id, expires_at, at)
         ttl = self.settings.access_token_ttl_seconds
         access = self.signer.sign(subject=str(user.id), org_id=str(org_id), role=role, ttl=ttl,
                                   session_id=str(session_id))
         return IssuedSession(access, refresh, ttl, user, str(org_id), role)
 
-    async def sign_up(self, email: str, password: str, display_name: str) -> IssuedSession:
+    async def sign_up(self, email: str, password: str, display_name: str, client_address: str) -> IssuedSession:
         email = normalize_email(email)
         self._check_password(password, "password")
         display_name = display_name.strip()[:200] or email.split("@")[0]
+        client_address = client_address[:64] or "unknown"
+        async with self.db.transaction() as repo:  # counted before the costly hash, whatever comes of it
+            await self.throttle.check_sign_up(repo, client_address, now())
+            await repo.record_login(user_id=None, email="", client_address=client_address, success=False,
+                                    reason=SIGN_UP, now=now())
         password_hash = await self.hasher.hash(password)
         async with self.db.transaction() as repo:
             at = now()
             user = await repo.create_user(uuid.uuid4(), email, password_hash, display_name, at)
+            # Signing up from an address makes it a known place of this account (see throttle.py).
+            await repo.record_login(user_id=user.id, email=email, client_address=client_address, success=True,
+                                    reason="signed_up", now=at)
             org = await repo.create_organization(uuid.uuid4(), f"{display_name}'s workspace", True, at)
             await repo.add_membership(org.id, user.id, "owner", at)
             return await self._open_session(repo, user, org.id, "owner")
@@ -96,43 +110,31 @@ class Accounts:
             raise InvalidArgument(field, "must be at most 1024 characters")
 
     async def sign_in(self, email: str, password: str, client_address: str) -> IssuedSession:
-        email = email.strip().lower()[:320]
         if not email or not password:
             raise InvalidArgument("email" if not email else "password", "is required")
+        email = canonical_email(email[:1024])  # not a valid address: no such account
         client_address = client_address[:64] or "unknown"
-        async with self.db.transaction() as repo:
-            await self._throttle(repo, email, client_address)
-            user = await repo.user_by_email(email)
+        async with self.db.reading() as repo:
+            user = await repo.user_by_email(email) if email else None
+            await self.throttle.check_password_attempt(repo, user.id if user else None, client_address, now())
         # Same work for an unknown email and a wrong password: no user enumeration by timing.
         valid = await self.hasher.verify(user.password_hash if user else None, password)
         async with self.db.transaction() as repo:
+            # What was typed is stored only when it is an account's email (people type passwords there too).
             if not valid or user is None:
-                await repo.record_login(user_id=user.id if user else None, email=email, client_address=client_address,
-                                        success=False, reason="unknown_email" if user is None else "wrong_password",
-                                        now=now())
+                await repo.record_login(user_id=user.id if user else None, email=user.email if user else "",
+                                        client_address=client_address, success=False,
+                                        reason="unknown_email" if user is None else "wrong_password", now=now())
             else:
                 membership = await repo.first_membership(user.id)
                 if membership is None:
-                    await repo.record_login(user_id=user.id, email=email, client_address=client_address,
+                    await repo.record_login(user_id=user.id, email=user.email, client_address=client_address,
                                             success=False, reason="no_organization", now=now())
                 else:
-                    await repo.record_login(user_id=user.id, email=email, client_address=client_address,
+                    await repo.record_login(user_id=user.id, email=user.email, client_address=client_address,
                                             success=True, reason="ok", now=now())
                     return await self._open_session(repo, user, membership.org_id, membership.role)
         raise Unauthenticated(SIGN_IN_FAILED, reason="INVALID_CREDENTIALS")
-
-    async def _throttle(self, repo: Repository, email: str, client_address: str) -> None:
-        window = self.settings.login_window_seconds
-        since = now() - timedelta(seconds=window)
-        for count, oldest, limit, what in (
-            (*await repo.recent_failures(email=email, since=since), self.settings.max_failures_per_account,
-             "this account"),
-            (*await repo.recent_failures(client_address=client_address, since=since),
-             self.settings.max_failures_per_address, "this client address"),
-        ):
-            if count >= limit:
-                retry = max(1, int((oldest + timedelta(seconds=window) - now()).total_seconds()) + 1)
-                raise ResourceExhausted(f"too many failed sign-ins for {what}; try again in {retry} s", retry)
 
     async def refresh(self, refresh_token: str) -> IssuedSession:
         if not refresh_token:
@@ -158,7 +160,8 @@ class Accounts:
 
     async def _rotate(self, repo: Repository, claimed, at: datetime) -> IssuedSession:
         session = await repo.session(claimed.session_id)
-        if session.revoked_at is not None or claimed.expires_at <= at:
+        absolute_end = session.created_at + timedelta(seconds=self.settings.session_absolute_ttl_seconds)
+        if session.revoked_at is not None or claimed.expires_at <= at or absolute_end <= at:
             raise Unauthenticated("session expired or signed out; sign in again", reason="SESSION_ENDED")
         user = await repo.user(session.user_id)
         membership = await repo.membership(session.org_id, session.user_id)
@@ -166,7 +169,7 @@ class Accounts:
             membership = await repo.first_membership(session.user_id)
             if membership is None:
                 raise Unauthenticated("no organization left for this account", reason="SESSION_ENDED")
-        return await self._issue(repo, user, session.id, membership.org_id, membership.role, at)
+        return await self._issue(repo, user, session.id, membership.org_id, membership.role, at, session.created_at)
 
     async def sign_out(self, caller: Caller) -> None:
         if caller.kind != "user" or not caller.session_id:
@@ -186,10 +189,17 @@ class Accounts:
         async with self.db.transaction() as repo:
             return await repo.update_display_name(uuid.UUID(caller.user_id), display_name, now())
 
-    async def change_password(self, caller: Caller, current: str, new: str) -> IssuedSession:
+    async def change_password(self, caller: Caller, current: str, new: str, client_address: str) -> IssuedSession:
+        """A wrong current password is a guess like a failed sign-in: throttled and counted the same way."""
         self._check_password(new, "new_password")
         user = await self.profile(caller)
+        client_address = client_address[:64] or "unknown"
+        async with self.db.reading() as repo:
+            await self.throttle.check_password_attempt(repo, user.id, client_address, now())
         if not await self.hasher.verify(user.password_hash, current):
+            async with self.db.transaction() as repo:
+                await repo.record_login(user_id=user.id, email=user.email, client_address=client_address,
+                                        success=False, reason="wrong_current_password", now=now())
             raise InvalidArgument("current_password", "is incorrect")
         new_hash = await self.hasher.hash(new)
         async with self.db.transaction() as repo:
@@ -200,35 +210,48 @@ class Accounts:
             return await self._open_session(repo, user, uuid.UUID(caller.org_id), caller.role)
 
     async def switch_organization(self, caller: Caller, organization_id: str) -> IssuedSession:
+        """A new session in the other organization; the previous session ends (its refresh token and, through
+        the revocation feed, its access tokens), so one sign-in never holds live tokens for two organizations."""
         org_id = parse_id(organization_id, "organization_id")
         async with self.db.transaction() as repo:
             membership = await repo.membership(org_id, uuid.UUID(caller.user_id))
             if membership is None:
                 raise NotFound("organization", organization_id)
             user = await repo.user(membership.user_id)
+            at = now()
+            if caller.session_id:
+                await repo.revoke_session(uuid.UUID(caller.session_id), "switched_organization", at)
             return await self._open_session(repo, user, org_id, membership.role)
 
     async def is_revoked(self, caller: Caller) -> bool:
-        """Auth's own RPCs refuse tokens of ended sessions, password-changed users and revoked keys at once."""
+        """Auth's own RPCs refuse at once tokens of ended sessions, password-changed users, revoked keys, and
+        tokens whose role is above the member's (or the key creator's) current role in the organization."""
         async with self.db.reading() as repo:
             if caller.kind == "user" and caller.session_id:
-                state = await repo.session_state(uuid.UUID(caller.session_id))
+                state = await repo.session_state(uuid.UUID(caller.session_id), uuid.UUID(caller.org_id))
                 return (state is None or state.revoked_at is not None
-                        or caller.issued_at < int(state.tokens_not_before.timestamp()))
+                        or caller.issued_at < int(state.tokens_not_before.timestamp())
+                        or role_rank(caller.role) > role_rank(state.role or ""))
             if caller.kind == "api_key":
-                key = await repo.api_key_by_id(uuid.UUID(caller.subject.removeprefix("apikey:")))
-                return key is None or key.revoked_at is not None
+                key = await repo.api_key_state(uuid.UUID(caller.subject.removeprefix("apikey:")))
+                return (key is None or key.revoked_at is not None
+                        or role_rank(caller.role) > role_rank(key.creator_role or ""))
         return False
 
-    async def revocations_since(self, since: datetime | None) -> tuple[list[str], datetime]:
-        """Revoked session and API-key ids for other services' verifiers. The next cursor lags a little
-        behind now, so a revocation committed a moment late is still seen (duplicates are harmless)."""
+    async def revocations_since(self, since: datetime | None) -> tuple[list[str], list, datetime]:
+        """Revoked session and API-key ids, and membership changes, for other services' verifiers. `since` is
+        raised to one access-token lifetime ago (older revocations concern expired tokens only). The next
+        cursor lags a little behind now, so a change committed a moment late is still seen (duplicates are
+        harmless)."""
         at = now()
+        if since is not None and since > at + timedelta(seconds=60):
+            raise InvalidArgument("since", "must not be in the future")
         horizon = at - timedelta(seconds=self.settings.access_token_ttl_seconds + 60)
         since = max(since, horizon) if since else horizon
-        async with self.db.transaction() as repo:
+        async with self.db.reading() as repo:
             revoked = await repo.revocations_since(since)
-        return revoked, at - timedelta(seconds=5)
+            changes = await repo.membership_changes_since(since)
+        return revoked, changes, at - timedelta(seconds=5)
 
     # --- machine identities -----------------------------------------------------------------------------
     async def authenticate_api_key(self, key: str) -> IssuedToken:
@@ -241,20 +264,39 @@ class Accounts:
             if (row is None or not hmac.compare_digest(row.key_hash, api_key_format.digest(key))
                     or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= at)):
                 raise Unauthenticated("invalid API key", reason="INVALID_API_KEY")
+            creator = await repo.membership(row.org_id, row.created_by)
+            if creator is None:  # the creator left the organization: their keys stop with them
+                raise Unauthenticated("invalid API key", reason="INVALID_API_KEY")
             await repo.touch_api_key(row.id, at)
+        # Never more than the creator's role today (an admin demoted to viewer has viewer keys).
+        role = ROLES[min(role_rank(row.role), role_rank(creator.role))]
         ttl = self.settings.api_key_token_ttl_seconds
         if row.expires_at is not None:
             ttl = max(1, min(ttl, int((row.expires_at - at).total_seconds())))
-        token = self.signer.sign(subject=f"apikey:{row.id}", org_id=str(row.org_id), role=row.role, ttl=ttl,
-                                 kind="api_key")
-        return IssuedToken(token, ttl, str(row.org_id), row.role)
+        token = self.signer.sign(subject=f"apikey:{row.id}", org_id=str(row.org_id), role=role, ttl=ttl,
+                                 kind="api_key", member=str(row.created_by))
+        return IssuedToken(token, ttl, str(row.org_id), role)
 
-    def issue_service_token(self, service_name: str, secret: str) -> IssuedToken:
+    def issue_service_token(self, service_name: str, secret: str, client_address: str) -> IssuedToken:
+        recent = self._recent_service_token_failures(client_address)
+        if len(recent) >= self.settings.max_service_token_failures_per_minute:
+            raise ResourceExhausted("too many failed service-token requests from this address; try again later",
+                                    max(1, int(recent[0] + 60 - time.monotonic()) + 1))
         expected = self.settings.service_secrets.get(service_name)
         if not expected or not hmac.compare_digest(expected.encode(), secret.encode()):
+            recent.append(time.monotonic())
             raise Unauthenticated("unknown service or wrong secret", reason="INVALID_SERVICE_SECRET")
         ttl = self.settings.service_token_ttl_seconds
         token = self.signer.sign(subject=f"service:{service_name}", org_id="", role="service", ttl=ttl,
                                  typ="service", kind="service")
         return IssuedToken(token, ttl, "", "service")
 
+    def _recent_service_token_failures(self, address: str) -> list[float]:
+        """Failed attempts from this address in the last minute (kept in memory: secrets are long and random,
+        this only stops a flood of guesses)."""
+        cutoff = time.monotonic() - 60
+        if len(self._service_token_failures) > 10_000:  # forget idle addresses
+            self._service_token_failures = {a: t for a, t in self._service_token_failures.items() if t and t[-1] > cutoff}
+        recent = [t for t in self._service_token_failures.get(address, ()) if t > cutoff]
+        self._service_token_failures[address] = recent
+        return recent

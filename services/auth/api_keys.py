@@ -1,4 +1,9 @@
-"""API keys of an organization: created by admins, shown once, stored as SHA-256, revocable."""
+"""API keys of an organization: created by admins, shown once, stored as SHA-256, revocable.
+
+A key acts with its own role but never above its creator's current role in the organization, and stops
+when the creator leaves it (see Accounts.authenticate_api_key and the revocation feed). Owners see and
+revoke every key of the organization; admins see and revoke the keys they created.
+"""
 
 import uuid
 from datetime import UTC, datetime
@@ -35,21 +40,29 @@ class ApiKeys:
             )
         return row, key
 
+    @staticmethod
+    def _scope(caller: Caller) -> uuid.UUID | None:
+        """Whose keys the caller manages: everyone's for an owner, their own for an admin."""
+        caller.require_role("admin")
+        return None if caller.at_least("owner") else uuid.UUID(caller.user_id)
+
     async def list(self, caller: Caller, size: int, token: str):
+        creator = self._scope(caller)
         limit = page_size(size)
         async with self.db.reading() as repo:
-            rows = await repo.api_keys_of(uuid.UUID(caller.org_id), cursor_after(token, "i"), limit)
+            rows = await repo.api_keys_of(uuid.UUID(caller.org_id), creator, cursor_after(token, "i"), limit)
         return rows, next_token(rows, limit, "created_at", "id", "i")
 
     async def get(self, caller: Caller, key_id: str):
+        creator = self._scope(caller)
         async with self.db.reading() as repo:
             row = await repo.api_key(uuid.UUID(caller.org_id), parse_id(key_id))
-        if row is None:
+        if row is None or (creator is not None and row.created_by != creator):
             raise NotFound("api key", key_id)
         return row
 
     async def revoke(self, caller: Caller, key_id: str) -> None:
-        caller.require_role("admin")
+        row = await self.get(caller, key_id)
         async with self.db.transaction() as repo:
-            if not await repo.revoke_api_key(uuid.UUID(caller.org_id), parse_id(key_id), datetime.now(UTC)):
+            if not await repo.revoke_api_key(uuid.UUID(caller.org_id), row.id, datetime.now(UTC)):
                 raise NotFound("api key", key_id)

@@ -35,7 +35,7 @@ def api_key(row) -> api_keys_pb2.ApiKey:
     return api_keys_pb2.ApiKey(
         id=str(row.id), name=row.name, prefix=f"agk_{row.prefix}", role=row.role,
         create_time=timestamp(row.created_at), expire_time=timestamp(row.expires_at),
-        last_used_time=timestamp(row.last_used_at),
+        last_used_time=timestamp(row.last_used_at), creator_id=str(row.created_by),
     )
 
 

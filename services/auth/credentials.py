@@ -1,7 +1,7 @@
 """Credentials: secrets for nodes, encrypted at rest; the API returns metadata and a masked hint only.
 
-Only a platform service (service identity) may resolve plaintext, and only for the organization it
-names — the executor asks on behalf of a run of that organization.
+Only the executor's service identity may resolve plaintext, only for an execution it names in the
+organization it names, and every resolution is recorded (who, which credential, for which execution).
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from services.auth.credential_crypto import CredentialKeyring, DecryptionFailed,
 from services.auth.organizations import cursor_after, next_token
 from services.auth.repository import Database
 from services.common.caller import Caller
-from services.common.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
+from services.common.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.common.pagination import page_size
 from services.common.validation import parse_id, require_text
 
 log = logging.getLogger(__name__)
 MAX_SECRET_BYTES = 16 * 1024
 UPDATABLE = ("name", "description", "secret")
+RESOLVER = "service:executor"  # the one identity that may see plaintext secrets
 
 
 def _check_secret(secret: str, field: str = "secret") -> str:
@@ -108,9 +109,13 @@ class Credentials:
             if not await repo.delete_credential(uuid.UUID(caller.org_id), parse_id(credential_id)):
                 raise NotFound("credential", credential_id)
 
-    async def resolve(self, organization_id: str, credential_id: str, service_type: str, name: str):
-        """For a service identity: the plaintext of one credential of the named organization."""
+    async def resolve(self, caller: Caller, organization_id: str, credential_id: str, service_type: str, name: str,
+                      execution_id: str):
+        """For the executor: the plaintext of one credential of the named organization, for one execution."""
+        if caller.subject != RESOLVER:
+            raise PermissionDenied("only the executor's service identity may resolve credentials")
         org_id = parse_id(organization_id, "organization_id")
+        run_id = parse_id(execution_id, "execution_id")
         async with self.db.transaction() as repo:
             if credential_id:
                 row = await repo.credential(org_id, parse_id(credential_id))
@@ -118,8 +123,10 @@ class Credentials:
                 row = await repo.credential_by_name(org_id, service_type, name)
             else:
                 raise InvalidArgument("id", "give either id, or service_type and name")
-        if row is None:
-            raise NotFound("credential", credential_id or f"{service_type}/{name}")
+            if row is None:
+                raise NotFound("credential", credential_id or f"{service_type}/{name}")
+            await repo.record_resolution(org_id=org_id, credential_id=row.id, execution_id=run_id,
+                                         service=caller.subject, now=datetime.now(UTC))
         try:
             secret = self.keyring.decrypt(row.key_version, row.ciphertext, associated_data(str(org_id), str(row.id)))
         except DecryptionFailed as exc:

@@ -107,3 +107,24 @@ login_activity = Table(
     Column("reason", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# Every membership change (role NULL: removed). The revocation feed publishes the latest per member.
+membership_changes = Table(
+    "membership_changes", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("user_id", Uuid, nullable=False),
+    Column("org_id", Uuid, nullable=False),
+    Column("role", String(16)),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+# Audit of plaintext secrets handed out: which service, for which execution.
+credential_resolutions = Table(
+    "credential_resolutions", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("org_id", Uuid, nullable=False),
+    Column("credential_id", Uuid, nullable=False),
+    Column("execution_id", Uuid, nullable=False),
+    Column("service", String(64), nullable=False),
+    Column("resolved_at", DateTime(timezone=True), nullable=False),
+)

@@ -109,7 +109,7 @@ class Organizations:
             if current.role == "owner" and role != "owner" and await repo.count_owners(org_id) <= 1:
                 raise FailedPrecondition("the last owner cannot be demoted; make someone else owner first",
                                          reason="LAST_OWNER")
-            await repo.set_role(org_id, member_id, role)
+            await repo.set_role(org_id, member_id, role, now())
             return await repo.member(org_id, member_id)
 
     async def remove_member(self, caller: Caller, organization_id: str, user_id: str) -> None:
@@ -124,7 +124,7 @@ class Organizations:
                 self._may_manage(caller, current.role)
             if current.role == "owner" and await repo.count_owners(org_id) <= 1:
                 raise FailedPrecondition("the last owner cannot be removed", reason="LAST_OWNER")
-            await repo.remove_membership(org_id, member_id)
+            await repo.remove_membership(org_id, member_id, now())
 
     @staticmethod
     def _may_grant(caller: Caller, role: str) -> None:

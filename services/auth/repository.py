@@ -12,8 +12,10 @@ from sqlalchemy.exc import IntegrityError
 
 from services.auth.models import (
     api_keys,
+    credential_resolutions,
     credentials,
     login_activity,
+    membership_changes,
     memberships,
     organizations,
     refresh_tokens,
@@ -25,6 +27,7 @@ from services.common.db import Repository as BaseRepository
 from services.common.errors import AlreadyExists
 
 UNIQUE_VIOLATION = "23505"
+SIGN_UP = "sign_up"  # login_activity reason of a sign-up attempt (counted by the sign-up throttle)
 
 
 def _is_unique_violation(exc: IntegrityError) -> bool:
@@ -74,6 +77,12 @@ class Repository(BaseRepository):
             if _is_unique_violation(exc):
                 raise AlreadyExists("this user is already a member of the organization") from None
             raise
+        await self._membership_changed(org_id, user_id, role, now)
+
+    async def _membership_changed(self, org_id: uuid.UUID, user_id: uuid.UUID, role: str | None,
+                                  now: datetime) -> None:
+        await self.conn.execute(insert(membership_changes).values(
+            org_id=org_id, user_id=user_id, role=role, changed_at=now))
 
     async def membership(self, org_id: uuid.UUID, user_id: uuid.UUID):
         return await self._one(select(memberships).where(
@@ -124,13 +133,19 @@ class Repository(BaseRepository):
                                .join(users, users.c.id == memberships.c.user_id)
                                .where(memberships.c.org_id == org_id, memberships.c.user_id == user_id))
 
-    async def set_role(self, org_id: uuid.UUID, user_id: uuid.UUID, role: str) -> None:
+    async def set_role(self, org_id: uuid.UUID, user_id: uuid.UUID, role: str, now: datetime) -> None:
         await self.conn.execute(update(memberships).where(
             memberships.c.org_id == org_id, memberships.c.user_id == user_id).values(role=role))
+        await self._membership_changed(org_id, user_id, role, now)
 
-    async def remove_membership(self, org_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    async def remove_membership(self, org_id: uuid.UUID, user_id: uuid.UUID, now: datetime) -> None:
+        """The member leaves, and the API keys they created in the organization stop for good."""
         await self.conn.execute(delete(memberships).where(
             memberships.c.org_id == org_id, memberships.c.user_id == user_id))
+        await self.conn.execute(update(api_keys).where(
+            api_keys.c.org_id == org_id, api_keys.c.created_by == user_id, api_keys.c.revoked_at.is_(None),
+        ).values(revoked_at=now))
+        await self._membership_changed(org_id, user_id, None, now)
 
     # --- sessions and refresh tokens --------------------------------------------------------------------
     async def create_session(self, session_id: uuid.UUID, user_id: uuid.UUID, org_id: uuid.UUID,
@@ -164,16 +179,37 @@ class Repository(BaseRepository):
         await self.conn.execute(update(sessions).where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
                                 .values(revoked_at=now, revoked_reason=reason))
 
-    async def session_state(self, session_id: uuid.UUID):
-        """(revoked_at, tokens_not_before) for the revocation check on every authenticated auth RPC."""
+    async def session_state(self, session_id: uuid.UUID, org_id: uuid.UUID):
+        """(revoked_at, tokens_not_before, role now in the token's organization) for the revocation check on
+        every authenticated auth RPC."""
         return await self._fetch_one(
-            "SELECT s.revoked_at, u.tokens_not_before FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id "
-            "WHERE s.id = $1", session_id)
+            "SELECT s.revoked_at, u.tokens_not_before, m.role FROM auth.sessions s "
+            "JOIN auth.users u ON u.id = s.user_id "
+            "LEFT JOIN auth.memberships m ON m.user_id = s.user_id AND m.org_id = $2 WHERE s.id = $1",
+            session_id, org_id)
+
+    async def api_key_state(self, key_id: uuid.UUID):
+        """(revoked_at, creator's role now in the key's organization) for the same check on API-key tokens."""
+        return await self._fetch_one(
+            "SELECT k.revoked_at, m.role AS creator_role FROM auth.api_keys k "
+            "LEFT JOIN auth.memberships m ON m.user_id = k.created_by AND m.org_id = k.org_id WHERE k.id = $1",
+            key_id)
 
     async def revocations_since(self, since: datetime, limit: int = 10_000) -> list[str]:
         revoked_sessions = select(sessions.c.id.cast(String)).where(sessions.c.revoked_at >= since)
         revoked_keys = select(literal("apikey:") + api_keys.c.id.cast(String)).where(api_keys.c.revoked_at >= since)
         return list((await self.conn.execute(revoked_sessions.union_all(revoked_keys).limit(limit))).scalars())
+
+    async def membership_changes_since(self, since: datetime, limit: int = 10_000):
+        """The latest change per member and organization since `since`."""
+        return await self._all(
+            select(membership_changes.c.user_id, membership_changes.c.org_id, membership_changes.c.role,
+                   membership_changes.c.changed_at)
+            .where(membership_changes.c.changed_at >= since)
+            .distinct(membership_changes.c.user_id, membership_changes.c.org_id)
+            .order_by(membership_changes.c.user_id, membership_changes.c.org_id,
+                      membership_changes.c.changed_at.desc(), membership_changes.c.id.desc())
+            .limit(limit))
 
     # --- login activity ---------------------------------------------------------------------------------
     async def record_login(self, *, user_id, email: str, client_address: str, success: bool, reason: str,
@@ -182,20 +218,45 @@ class Repository(BaseRepository):
             user_id=user_id, email=email, client_address=client_address, success=success, reason=reason,
             created_at=now))
 
-    async def recent_failures(self, *, email: str | None = None, client_address: str | None = None,
-                              since: datetime):
-        """(count, oldest) of failed sign-ins in the window, by account or by client address."""
-        column, value = (login_activity.c.email, email) if email is not None else (
-            login_activity.c.client_address, client_address)
+    async def succeeded_from(self, user_id: uuid.UUID, client_address: str, since: datetime) -> bool:
+        """Whether this account signed in (or signed up) from this address since then: a known place."""
+        return (await self._one(select(login_activity.c.id).where(
+            login_activity.c.user_id == user_id, login_activity.c.client_address == client_address,
+            login_activity.c.success.is_(True), login_activity.c.created_at >= since).limit(1))) is not None
+
+    async def failures(self, *, since: datetime, user_id: uuid.UUID | None = None, client_address: str | None = None,
+                       after_last_success: bool = False):
+        """(count, oldest, newest) of failed sign-ins against registered accounts since then: by account, by
+        address, or by both; with `after_last_success`, only those after that pair's last success."""
+        where = [login_activity.c.success.is_(False), login_activity.c.user_id.is_not(None),
+                 login_activity.c.created_at >= since]
+        if user_id is not None:
+            where.append(login_activity.c.user_id == user_id)
+        if client_address is not None:
+            where.append(login_activity.c.client_address == client_address)
+        if after_last_success:
+            last_success = select(func.max(login_activity.c.created_at)).where(
+                login_activity.c.user_id == user_id, login_activity.c.client_address == client_address,
+                login_activity.c.success.is_(True)).scalar_subquery()
+            where.append(login_activity.c.created_at > func.coalesce(last_success, since))
+        return await self._one(select(func.count(), func.min(login_activity.c.created_at),
+                                      func.max(login_activity.c.created_at)).where(*where))
+
+    async def sign_ups_from(self, client_address: str, since: datetime):
+        """(count, oldest) of sign-up attempts from this address since then."""
         return await self._one(select(func.count(), func.min(login_activity.c.created_at)).where(
-            column == value, login_activity.c.success.is_(False), login_activity.c.created_at >= since))
+            login_activity.c.client_address == client_address, login_activity.c.reason == SIGN_UP,
+            login_activity.c.created_at >= since))
 
     # --- API keys ---------------------------------------------------------------------------------------
     async def add_api_key(self, **values):
         return await self._one(insert(api_keys).values(**values).returning(api_keys))
 
-    async def api_keys_of(self, org_id: uuid.UUID, after: tuple | None, limit: int):
+    async def api_keys_of(self, org_id: uuid.UUID, creator: uuid.UUID | None, after: tuple | None, limit: int):
+        """Live keys of the organization; of one creator only when `creator` is given."""
         stmt = select(api_keys).where(api_keys.c.org_id == org_id, api_keys.c.revoked_at.is_(None))
+        if creator is not None:
+            stmt = stmt.where(api_keys.c.created_by == creator)
         if after:
             stmt = stmt.where(tuple_(api_keys.c.created_at, api_keys.c.id) > after)
         return await self._all(stmt.order_by(api_keys.c.created_at, api_keys.c.id).limit(limit))
@@ -206,9 +267,6 @@ class Repository(BaseRepository):
 
     async def api_key_by_prefix(self, prefix: str):
         return await self._one(select(api_keys).where(api_keys.c.prefix == prefix))
-
-    async def api_key_by_id(self, key_id: uuid.UUID):
-        return await self._one(select(api_keys.c.revoked_at).where(api_keys.c.id == key_id))
 
     async def revoke_api_key(self, org_id: uuid.UUID, key_id: uuid.UUID, now: datetime) -> bool:
         result = await self.conn.execute(update(api_keys).where(
@@ -262,6 +320,11 @@ class Repository(BaseRepository):
         result = await self.conn.execute(delete(credentials).where(
             credentials.c.org_id == org_id, credentials.c.id == credential_id))
         return result.rowcount == 1
+
+    async def record_resolution(self, *, org_id: uuid.UUID, credential_id: uuid.UUID, execution_id: uuid.UUID,
+                                service: str, now: datetime) -> None:
+        await self.conn.execute(insert(credential_resolutions).values(
+            org_id=org_id, credential_id=credential_id, execution_id=execution_id, service=service, resolved_at=now))
 
     async def credentials_not_under(self, key_version: str, limit: int):
         return await self._all(select(credentials).where(credentials.c.key_version != key_version)

@@ -37,10 +37,10 @@ SERVICE_NAMES = [
 
 def _policy() -> dict[str, str]:
     """Every RPC's access rule, explicitly. Anything not listed is refused."""
-    # ListRevocations is open: it reveals only random ids of sessions that no longer work.
-    public = {"SignUp", "SignIn", "RefreshSession", "GetJwks", "AuthenticateApiKey", "IssueServiceToken",
-              "ListRevocations"}
-    service_only = {"ResolveCredential"}
+    # IssueServiceToken is how a service gets its identity (throttled); the other internal RPCs need one, and
+    # ResolveCredential checks further that it is the executor's.
+    public = {"SignUp", "SignIn", "RefreshSession", "GetJwks", "IssueServiceToken"}
+    service_only = {"ResolveCredential", "AuthenticateApiKey", "ListRevocations"}
     policy = {}
     for name in SERVICE_NAMES:
         package, service = name.rsplit(".", 1)
@@ -90,7 +90,7 @@ async def start(settings: AuthSettings) -> RunningAuth:
     verifier.is_revoked = accounts.is_revoked
 
     def add_servicers(server) -> None:
-        auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(accounts), server)
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(accounts, verifier), server)
         organizations_pb2_grpc.add_OrganizationServiceServicer_to_server(OrganizationServicer(Organizations(db)), server)
         api_keys_pb2_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyServicer(ApiKeys(db)), server)
         credentials_pb2_grpc.add_CredentialServiceServicer_to_server(CredentialServicer(credentials), server)

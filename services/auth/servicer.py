@@ -20,25 +20,43 @@ from services.auth.api_keys import ApiKeys
 from services.auth.credentials import Credentials
 from services.auth.organizations import Organizations
 from services.common import caller as callers
+from services.common.errors import Unauthenticated
+from services.common.tokens import TokenVerifier
+
+GATEWAY = "service:gateway"
 
 
-def _client_address(context) -> str:
-    for item in context.invocation_metadata() or ():
-        if item.key == "x-client-address":
-            return item.value
-    peer = context.peer() or ""  # "ipv4:127.0.0.1:5555"
-    return peer.split(":")[1] if peer.count(":") >= 2 else peer
+def peer_address(context) -> str:
+    peer = context.peer() or ""  # "ipv4:127.0.0.1:5555", "ipv6:[::1]:5555"
+    kind, _, rest = peer.partition(":")
+    return rest.rpartition(":")[0].strip("[]") if kind in ("ipv4", "ipv6") else peer
 
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
-    def __init__(self, accounts: Accounts):
+    def __init__(self, accounts: Accounts, verifier: TokenVerifier):
         self.accounts = accounts
+        self.verifier = verifier
+
+    async def client_address(self, context) -> str:
+        """The address throttling counts by: the gateway's word for its client (`x-client-address`) only when
+        the request also carries the gateway's own service token (`x-service-authorization`); else the peer."""
+        metadata = {item.key: item.value for item in context.invocation_metadata() or ()}
+        claimed, proof = metadata.get("x-client-address", ""), metadata.get("x-service-authorization", "")
+        if claimed and proof[:7].lower() == "bearer ":
+            try:
+                if (await self.verifier.verify(proof[7:].strip())).subject == GATEWAY:
+                    return claimed
+            except Unauthenticated:
+                pass
+        return peer_address(context)
 
     async def SignUp(self, request, context):
-        return convert.session(await self.accounts.sign_up(request.email, request.password, request.display_name))
+        return convert.session(await self.accounts.sign_up(request.email, request.password, request.display_name,
+                                                           await self.client_address(context)))
 
     async def SignIn(self, request, context):
-        return convert.session(await self.accounts.sign_in(request.email, request.password, _client_address(context)))
+        return convert.session(await self.accounts.sign_in(request.email, request.password,
+                                                           await self.client_address(context)))
 
     async def RefreshSession(self, request, context):
         return convert.session(await self.accounts.refresh(request.refresh_token))
@@ -54,7 +72,8 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return convert.user(await self.accounts.update_profile(callers.current(), request.user.display_name))
 
     async def ChangePassword(self, request, context):
-        issued = await self.accounts.change_password(callers.current(), request.current_password, request.new_password)
+        issued = await self.accounts.change_password(callers.current(), request.current_password, request.new_password,
+                                                     await self.client_address(context))
         return convert.session(issued)
 
     async def SwitchOrganization(self, request, context):
@@ -67,12 +86,17 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return convert.access_token(await self.accounts.authenticate_api_key(request.api_key))
 
     async def IssueServiceToken(self, request, context):
-        return convert.access_token(self.accounts.issue_service_token(request.service_name, request.service_secret))
+        return convert.access_token(self.accounts.issue_service_token(request.service_name, request.service_secret,
+                                                                      peer_address(context)))
 
     async def ListRevocations(self, request, context):
         since = request.since.ToDatetime(tzinfo=UTC) if request.HasField("since") else None
-        revoked, next_since = await self.accounts.revocations_since(since)
-        return auth_pb2.ListRevocationsResponse(revoked=revoked, next_since=convert.timestamp(next_since))
+        revoked, changes, next_since = await self.accounts.revocations_since(since)
+        return auth_pb2.ListRevocationsResponse(
+            revoked=revoked, next_since=convert.timestamp(next_since),
+            membership_changes=[auth_pb2.MembershipChange(
+                user_id=str(c.user_id), organization_id=str(c.org_id), role=c.role or "",
+                change_time=convert.timestamp(c.changed_at)) for c in changes])
 
 
 class OrganizationServicer(organizations_pb2_grpc.OrganizationServiceServicer):
@@ -164,6 +188,6 @@ class CredentialServicer(credentials_pb2_grpc.CredentialServiceServicer):
         return empty_pb2.Empty()
 
     async def ResolveCredential(self, request, context):
-        row, secret = await self.credentials.resolve(request.organization_id, request.id, request.service_type,
-                                                     request.name)
+        row, secret = await self.credentials.resolve(callers.current(), request.organization_id, request.id,
+                                                     request.service_type, request.name, request.execution_id)
         return credentials_pb2.ResolveCredentialResponse(credential=convert.credential(row), secret=secret)

@@ -20,7 +20,9 @@ class AuthSettings(ServiceSettings):
     access_token_ttl_seconds: int = 30 * 60
     api_key_token_ttl_seconds: int = 5 * 60
     service_token_ttl_seconds: int = 10 * 60
+    # Sessions end after this long without a refresh (idle) and, refreshed or not, this long after sign-in.
     refresh_token_ttl_seconds: int = 7 * 24 * 3600
+    session_absolute_ttl_seconds: int = 30 * 24 * 3600
     # A refresh token presented again within this many seconds of its rotation (two tabs refreshing at
     # once) is refused with ABORTED instead of revoking the family; later reuse revokes the family.
     refresh_reuse_grace_seconds: int = 5
@@ -30,7 +32,16 @@ class AuthSettings(ServiceSettings):
     argon2_parallelism: int = 2
     min_password_length: int = 10
 
-    # Login throttling: failed sign-ins allowed per window, per account and per client address.
-    login_window_seconds: int = 15 * 60
-    max_failures_per_account: int = 5
-    max_failures_per_address: int = 30
+    # Throttling (services/auth/throttle.py). Per account and address: this many failures are free, then
+    # each attempt waits 1, 2, 4 ... seconds after the last failure, at most the max delay.
+    throttle_free_failures: int = 3
+    throttle_max_delay_seconds: int = 300
+    # Failed attempts per hour on one account, and from one address, not counting addresses the account
+    # signed in from within the last `known_address_days`.
+    max_failures_per_account: int = 100
+    max_failures_per_address: int = 100
+    known_address_days: int = 30
+    # Sign-up attempts per hour from one address.
+    max_sign_ups_per_address: int = 20
+    # Failed IssueServiceToken attempts per minute from one address.
+    max_service_token_failures_per_minute: int = 10

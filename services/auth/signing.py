@@ -47,7 +47,7 @@ class SigningKeyring:
         return self.jwks()
 
     def sign(self, *, subject: str, org_id: str, role: str, ttl: int, typ: str = "access", kind: str = "user",
-             session_id: str = "") -> str:
+             session_id: str = "", member: str = "") -> str:
         now = int(time.time())
         claims = {
             "iss": self.issuer, "aud": self.audience, "sub": subject, "org": org_id, "role": role,
@@ -55,6 +55,8 @@ class SigningKeyring:
         }
         if session_id:
             claims["sid"] = session_id
+        if member:  # an API key's creator: the key never acts above their current role
+            claims["mbr"] = member
         return jwt.encode(
             claims, self._keys[self._current_kid], algorithm=ALGORITHM, headers={"kid": self._current_kid, "typ": "JWT"}
         )

@@ -18,6 +18,8 @@ class Caller:
     session_id: str = ""
     issued_at: int = 0
     kind: str = "user"  # user | api_key | service
+    # The member whose current role bounds this caller's: the user, or the API key's creator.
+    member: str = ""
 
     @property
     def user_id(self) -> str:

@@ -14,6 +14,9 @@ class ServiceSettings(BaseSettings):
     db_pool_size: int = 10
     # Costs 3 round trips per checkout with asyncpg; turn on where connections die silently (some proxies).
     db_pool_pre_ping: bool = False
+    # `migrate` only: with DATABASE_URL an administrator's, create or update the service's own role
+    # (agentic_<svc>, not a superuser) with this password, make it the owner of its schema, migrate as it.
+    db_role_password: str = ""
     host: str = "127.0.0.1"
     port: int = 0
     # Access tokens: who issues them and for whom.
@@ -21,6 +24,8 @@ class ServiceSettings(BaseSettings):
     jwt_audience: str = "agentic-platform"
     # Where the auth service is (JWKS, service tokens).
     auth_address: str = "127.0.0.1:50051"
+    # This service's entry in auth's AUTH_SERVICE_SECRETS: its identity for internal RPCs (the revocation feed).
+    service_secret: str = ""
     max_message_bytes: int = 8 * 1024 * 1024
     # Seconds in-flight RPCs get to finish on SIGTERM.
     shutdown_grace_seconds: float = 10.0

@@ -12,10 +12,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
+import grpc
 import jwt
 from jwt.algorithms import OKPAlgorithm
 
-from services.common.caller import Caller
+from services.common.caller import Caller, role_rank
 from services.common.errors import Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,9 @@ class TokenVerifier:
         self.is_revoked: Callable[[Caller], Awaitable[bool]] | None = None
         # Other services: session and API-key ids revoked recently (kept fresh by a RevocationFeed).
         self.revoked_ids: dict[str, float] = {}  # id -> when we learnt it
+        # ... and members whose role changed recently: (user id, org id) -> (current role or "", change time,
+        # when we learnt it). A token whose role exceeds the member's current role is refused.
+        self.member_roles: dict[tuple[str, str], tuple[str, float, float]] = {}
 
     async def _key_for(self, kid: str):
         key = self._keys.get(kid)
@@ -74,6 +78,10 @@ class TokenVerifier:
             caller = await self._verify_signature(token)
         if (caller.session_id and caller.session_id in self.revoked_ids) or caller.subject in self.revoked_ids:
             raise Unauthenticated("this session has been signed out; sign in again")
+        changed = self.member_roles.get((caller.member, caller.org_id)) if caller.member else None
+        if changed is not None and role_rank(caller.role) > role_rank(changed[0]):
+            raise Unauthenticated("your role in this organization has changed; sign in again or refresh the session",
+                                  reason="ROLE_CHANGED")
         if self.is_revoked is not None and await self.is_revoked(caller):
             raise Unauthenticated("this session has been signed out; sign in again")
         return caller
@@ -103,6 +111,7 @@ class TokenVerifier:
             raise Unauthenticated(f"invalid access token: {exc}") from None
         if claims.get("typ") not in ACCEPTED_TYPES:
             raise Unauthenticated("not an access token")
+        kind = claims.get("kind", "user") if claims["typ"] == "access" else "service"
         caller = Caller(
             subject=claims["sub"],
             org_id=claims.get("org", ""),
@@ -110,7 +119,8 @@ class TokenVerifier:
             token_id=claims["jti"],
             session_id=claims.get("sid", ""),
             issued_at=int(claims["iat"]),
-            kind=claims.get("kind", "user") if claims["typ"] == "access" else "service",
+            kind=kind,
+            member=claims["sub"] if kind == "user" else claims.get("mbr", ""),
         )
         self._remember(token, caller, float(claims["exp"]))
         return caller
@@ -138,18 +148,64 @@ def grpc_jwks_fetcher(channel) -> KeyFetcher:
     return fetch
 
 
-class RevocationFeed:
-    """Keeps `verifier.revoked_ids` fresh by polling auth's ListRevocations every few seconds.
+class ServiceIdentity:
+    """This service's own identity token from auth (IssueServiceToken), renewed shortly before it expires.
 
-    Sign-out, password change and API-key revocation then stop access tokens in every service within one
-    interval, without a call to auth per request. Ids are kept for one access-token lifetime, after which
-    the tokens have expired anyway.
+    Internal RPCs (the revocation feed, API-key exchange, credential resolution) accept only service tokens.
     """
 
-    def __init__(self, channel, verifier: TokenVerifier, interval: float = 2.0, keep_seconds: float = 1900.0):
+    def __init__(self, channel, name: str, secret: str, renew_margin: float = 60.0):
         from agentic.auth.v1 import auth_pb2_grpc
 
         self._stub = auth_pb2_grpc.AuthServiceStub(channel)
+        self.name = name
+        self._secret = secret
+        self._renew_margin = renew_margin
+        self._token = ""
+        self._renew_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def token(self) -> str:
+        if time.monotonic() < self._renew_at:
+            return self._token
+        async with self._lock:
+            if time.monotonic() >= self._renew_at:
+                from agentic.auth.v1 import auth_pb2
+
+                reply = await self._stub.IssueServiceToken(auth_pb2.IssueServiceTokenRequest(
+                    service_name=self.name, service_secret=self._secret), timeout=5)
+                self._token = reply.access_token
+                self._renew_at = time.monotonic() + max(1.0, reply.expires_in - self._renew_margin)
+        return self._token
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._secret)
+
+    def forget(self) -> None:
+        """The token was refused (auth restarted with other keys, say): fetch a new one next time."""
+        self._renew_at = float("-inf")
+
+    async def metadata(self, key: str = "authorization") -> tuple[tuple[str, str], ...]:
+        """The token as call metadata; nothing without a configured secret (the callee then refuses)."""
+        return ((key, f"Bearer {await self.token()}"),) if self._secret else ()
+
+
+class RevocationFeed:
+    """Keeps `verifier.revoked_ids` fresh by polling auth's ListRevocations every few seconds.
+
+    Sign-out, password change, API-key revocation and membership changes (removal, a lower role) then stop
+    access tokens in every service within one interval, without a call to auth per request. Entries are kept
+    for one access-token lifetime, after which the tokens they stop have expired anyway. The feed is an
+    internal RPC: it is called with this service's own identity.
+    """
+
+    def __init__(self, channel, verifier: TokenVerifier, identity: ServiceIdentity, interval: float = 2.0,
+                 keep_seconds: float = 1900.0):
+        from agentic.auth.v1 import auth_pb2_grpc
+
+        self._stub = auth_pb2_grpc.AuthServiceStub(channel)
+        self._identity = identity
         self._verifier = verifier
         self._interval = interval
         self._keep_seconds = keep_seconds
@@ -162,15 +218,23 @@ class RevocationFeed:
         request = auth_pb2.ListRevocationsRequest()
         if self._since is not None:
             request.since.CopyFrom(self._since)
-        reply = await self._stub.ListRevocations(request, timeout=5, wait_for_ready=True)
+        reply = await self._stub.ListRevocations(request, timeout=5, wait_for_ready=True,
+                                                 metadata=await self._identity.metadata())
         now = time.monotonic()
         known = self._verifier.revoked_ids
         for revoked in reply.revoked:
             known.setdefault(revoked, now)
+        roles = self._verifier.member_roles
+        for change in reply.membership_changes:
+            key, at = (change.user_id, change.organization_id), change.change_time.ToMicroseconds()
+            if key not in roles or roles[key][1] <= at:  # the feed overlaps: never go back to an older state
+                roles[key] = (change.role, at, now)
         self._since = reply.next_since
-        # Forget ids older than an access-token lifetime: their tokens have expired.
+        # Forget entries older than an access-token lifetime: their tokens have expired.
         for stale in [k for k, seen in known.items() if now - seen > self._keep_seconds]:
             del known[stale]
+        for stale in [k for k, entry in roles.items() if now - entry[2] > self._keep_seconds]:
+            del roles[stale]
 
     async def _run(self) -> None:
         while True:
@@ -178,6 +242,8 @@ class RevocationFeed:
                 await self.poll_once()
             except Exception as exc:  # auth briefly down: keep what we know, try again
                 log.warning("revocation poll failed: %s", exc)
+                if isinstance(exc, grpc.aio.AioRpcError) and exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                    self._identity.forget()
             await asyncio.sleep(self._interval)
 
     def start(self) -> None:

@@ -8,7 +8,7 @@ from agentic.executor.v1 import executor_pb2, executor_pb2_grpc
 from services.common.db import make_engine
 from services.common.interceptor import AUTHENTICATED, PUBLIC
 from services.common.server import GrpcService, start_server
-from services.common.tokens import RevocationFeed, TokenVerifier, grpc_jwks_fetcher
+from services.common.tokens import RevocationFeed, ServiceIdentity, TokenVerifier, grpc_jwks_fetcher
 from services.executor.engine.checkpoints import open_checkpointer, psycopg_url
 from services.executor.engine.events import EventBus
 from services.executor.engine.queue import Replica, replica_name
@@ -82,7 +82,8 @@ async def start(settings: ExecutorSettings) -> RunningExecutor:
     executions = Executions(db, bus, replica, WorkflowSource(workflow_channel), settings, checkpointer,
                             vectorstore_channel)
     verifier = TokenVerifier(grpc_jwks_fetcher(auth_channel), settings.jwt_issuer, settings.jwt_audience)
-    revocations = RevocationFeed(auth_channel, verifier)
+    identity = ServiceIdentity(auth_channel, "executor", settings.service_secret)
+    revocations = RevocationFeed(auth_channel, verifier, identity)
     revocations.start()
 
     def add_servicers(server) -> None:

@@ -10,7 +10,7 @@ from agentic.vectorstore.v1 import vectorstore_pb2, vectorstore_pb2_grpc
 from services.common.db import make_engine
 from services.common.interceptor import AUTHENTICATED
 from services.common.server import GrpcService, start_server
-from services.common.tokens import RevocationFeed, TokenVerifier, grpc_jwks_fetcher
+from services.common.tokens import RevocationFeed, ServiceIdentity, TokenVerifier, grpc_jwks_fetcher
 from services.vectorstore import servicer
 from services.vectorstore.collections import Collections
 from services.vectorstore.documents import Documents
@@ -73,7 +73,8 @@ async def start(settings: VectorstoreSettings) -> RunningVectorstore:
     ingestor = Ingestor(db, embedders, settings, listen_url(settings.database_url))
     auth_channel = grpc.aio.insecure_channel(settings.auth_address)
     verifier = TokenVerifier(grpc_jwks_fetcher(auth_channel), settings.jwt_issuer, settings.jwt_audience)
-    revocations = RevocationFeed(auth_channel, verifier)
+    identity = ServiceIdentity(auth_channel, "vectorstore", settings.service_secret)
+    revocations = RevocationFeed(auth_channel, verifier, identity)
     revocations.start()
 
     def add_servicers(server) -> None:

@@ -9,7 +9,7 @@ from services.common.db import make_engine
 from services.common.flowgraph import Limits
 from services.common.interceptor import AUTHENTICATED
 from services.common.server import GrpcService, start_server
-from services.common.tokens import RevocationFeed, TokenVerifier, grpc_jwks_fetcher
+from services.common.tokens import RevocationFeed, ServiceIdentity, TokenVerifier, grpc_jwks_fetcher
 from services.workflow.documents import Documents
 from services.workflow.node_catalog import NodeCatalogClient, grpc_catalog_fetcher
 from services.workflow.repository import Database
@@ -58,7 +58,8 @@ async def start(settings: WorkflowSettings) -> RunningWorkflow:
     workflows = Workflows(db, catalog, limits, settings.undelete_days)
     auth_channel = grpc.aio.insecure_channel(settings.auth_address)
     verifier = TokenVerifier(grpc_jwks_fetcher(auth_channel), settings.jwt_issuer, settings.jwt_audience)
-    revocations = RevocationFeed(auth_channel, verifier)
+    identity = ServiceIdentity(auth_channel, "workflow", settings.service_secret)
+    revocations = RevocationFeed(auth_channel, verifier, identity)
     revocations.start()
 
     def add_servicers(server) -> None:

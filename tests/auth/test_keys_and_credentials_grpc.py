@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 
 import grpc
 import pytest
@@ -35,22 +36,21 @@ async def test_api_key_shown_once_authenticates_with_its_role_and_revokes(stubs)
     listed = await stubs.keys.ListApiKeys(k.ListApiKeysRequest(), metadata=md)
     assert [key.id for key in listed.api_keys] == [created.api_key.id]
     assert created.key not in str(listed)
-    token = await stubs.auth.AuthenticateApiKey(auth_pb2.AuthenticateApiKeyRequest(api_key=created.key))
+    token = await stubs.exchange_key(created.key)
     assert token.organization_id == owner.organization_id and token.role == "viewer"
     as_key = bearer(token.access_token)
     assert (await stubs.credentials.ListCredentials(c.ListCredentialsRequest(), metadata=as_key)).credentials == []
     await expect_code(C.PERMISSION_DENIED, stubs.credentials.CreateCredential(c.CreateCredentialRequest(
         credential=c.Credential(name="x", service_type="openai"), secret=SECRET), metadata=as_key))
     await stubs.keys.DeleteApiKey(k.DeleteApiKeyRequest(id=created.api_key.id), metadata=md)
-    await expect_code(C.UNAUTHENTICATED, stubs.auth.AuthenticateApiKey(
-        auth_pb2.AuthenticateApiKeyRequest(api_key=created.key)))
+    await expect_code(C.UNAUTHENTICATED, stubs.exchange_key(created.key))
     # Tokens already issued for the revoked key stop at once on auth's RPCs.
     await expect_code(C.UNAUTHENTICATED, stubs.credentials.ListCredentials(c.ListCredentialsRequest(), metadata=as_key))
 
 
 async def test_malformed_and_unknown_api_keys_are_refused(stubs):
     for key in ("", "agk_nope", "agk_aaaaaaaaaaaa_" + "b" * 43 + "_00000000"):
-        await expect_code(C.UNAUTHENTICATED, stubs.auth.AuthenticateApiKey(auth_pb2.AuthenticateApiKeyRequest(api_key=key)))
+        await expect_code(C.UNAUTHENTICATED, stubs.exchange_key(key))
 
 
 async def test_member_cannot_create_api_keys_and_owner_role_is_not_grantable(stubs):
@@ -91,24 +91,38 @@ async def test_credential_crud_returns_metadata_and_hint_only(stubs):
     await expect_code(C.NOT_FOUND, stubs.credentials.GetCredential(c.GetCredentialRequest(id=created.id), metadata=md))
 
 
-async def test_resolve_credential_needs_a_service_identity_and_the_right_org(stubs):
+async def test_resolve_credential_needs_the_executor_an_execution_and_the_right_org(stubs, auth_service):
     owner = await stubs.sign_up("resolve")
     other = await stubs.sign_up("resolve-other")
     created = await stubs.credentials.CreateCredential(c.CreateCredentialRequest(
         credential=c.Credential(name="llm", service_type="anthropic"), secret=SECRET), metadata=bearer(owner.access_token))
-    request = c.ResolveCredentialRequest(organization_id=owner.organization_id, id=created.id)
+    execution_id = str(uuid.uuid4())
+    request = c.ResolveCredentialRequest(organization_id=owner.organization_id, id=created.id,
+                                         execution_id=execution_id)
     await expect_code(C.UNAUTHENTICATED, stubs.credentials.ResolveCredential(request))
     await expect_code(C.UNAUTHENTICATED, stubs.credentials.ResolveCredential(request, metadata=bearer(owner.access_token)))
-    service = await stubs.auth.IssueServiceToken(auth_pb2.IssueServiceTokenRequest(
-        service_name="executor", service_secret="test-executor-secret"))
-    md = bearer(service.access_token)
+    # Another platform service's identity is not enough: only the executor sees plaintext.
+    for name in ("workflow", "gateway"):
+        await expect_code(C.PERMISSION_DENIED, stubs.credentials.ResolveCredential(
+            request, metadata=await stubs.service(name)))
+    md = await stubs.service("executor")
+    # ... and only for a named execution.
+    await expect_code(C.INVALID_ARGUMENT, stubs.credentials.ResolveCredential(c.ResolveCredentialRequest(
+        organization_id=owner.organization_id, id=created.id), metadata=md))
     resolved = await stubs.credentials.ResolveCredential(request, metadata=md)
     assert resolved.secret == SECRET
     by_name = await stubs.credentials.ResolveCredential(c.ResolveCredentialRequest(
-        organization_id=owner.organization_id, service_type="anthropic", name="llm"), metadata=md)
+        organization_id=owner.organization_id, service_type="anthropic", name="llm", execution_id=execution_id),
+        metadata=md)
     assert by_name.secret == SECRET
     await expect_code(C.NOT_FOUND, stubs.credentials.ResolveCredential(c.ResolveCredentialRequest(
-        organization_id=other.organization_id, id=created.id), metadata=md))
+        organization_id=other.organization_id, id=created.id, execution_id=execution_id), metadata=md))
+    # Auth records who resolved what, for which execution.
+    async with auth_service.engine.connect() as conn:
+        audit = (await conn.execute(text(
+            "SELECT service, credential_id::text, execution_id::text FROM auth.credential_resolutions "
+            "WHERE org_id = :org"), {"org": owner.organization_id})).all()
+    assert [tuple(row) for row in audit] == [("service:executor", created.id, execution_id)] * 2
 
 
 async def test_tenant_isolation_for_credentials_keys_and_members(stubs):
@@ -170,9 +184,8 @@ async def test_key_rotation_then_reencrypt_keeps_every_credential_readable(stubs
         versions = set((await conn.execute(text("SELECT DISTINCT key_version FROM auth.credentials"))).scalars())
     await engine.dispose()
     assert versions == {"2"}
-    service = await stubs.auth.IssueServiceToken(auth_pb2.IssueServiceTokenRequest(
-        service_name="executor", service_secret="test-executor-secret"))
+    md = await stubs.service("executor")
     for created, secret in ((old, SECRET), (new, "sk-second-secret-value")):
         resolved = await stubs.credentials.ResolveCredential(c.ResolveCredentialRequest(
-            organization_id=owner.organization_id, id=created.id), metadata=bearer(service.access_token))
+            organization_id=owner.organization_id, id=created.id, execution_id=str(uuid.uuid4())), metadata=md)
         assert resolved.secret == secret

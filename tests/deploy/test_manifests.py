@@ -203,8 +203,10 @@ def test_secrets_are_referenced_never_inlined_and_every_key_is_in_the_example():
     assert {f"{name}-database-url" for name in DESIGNED} <= referenced
     auth_env = {e["name"] for e in pod_spec(of_kind("Deployment")["auth"])["containers"][0]["env"]}
     assert {"AUTH_SIGNING_KEYS", "AUTH_CREDENTIAL_KEYS", "AUTH_SERVICE_SECRETS"} <= auth_env
-    executor_env = {e["name"] for e in pod_spec(of_kind("Deployment")["executor"])["containers"][0]["env"]}
-    assert "EXECUTOR_SERVICE_SECRET" in executor_env
+    # Every service and the gateway carry their identity for internal RPCs (revocation feed, key exchange).
+    for name in ("executor", "workflow", "vectorstore", "gateway"):
+        env = {e["name"] for e in pod_spec(of_kind("Deployment")[name])["containers"][0]["env"]}
+        assert f"{name.upper()}_SERVICE_SECRET" in env, name
 
 
 def test_every_referenced_config_map_exists():
@@ -344,8 +346,9 @@ def test_compose_has_a_migration_step_per_service_and_services_wait_for_it():
 
 def test_compose_requires_production_secrets_instead_of_defaulting_them():
     text = (ROOT / "docker-compose.yml").read_text()
-    for variable in ("AUTH_SIGNING_KEYS", "AUTH_CREDENTIAL_KEYS", "AUTH_SERVICE_SECRETS",
-                     "EXECUTOR_SERVICE_SECRET", "POSTGRES_PASSWORD"):
+    for variable in ("AUTH_SIGNING_KEYS", "AUTH_CREDENTIAL_KEYS", "AUTH_SERVICE_SECRETS", "EXECUTOR_SERVICE_SECRET",
+                     "WORKFLOW_SERVICE_SECRET", "VECTORSTORE_SERVICE_SECRET", "GATEWAY_SERVICE_SECRET",
+                     "POSTGRES_PASSWORD"):
         uses = re.findall(r"\$\{" + variable + r"(:?[?-])", text)
         assert uses and set(uses) == {":?"}, f"{variable}: {uses}"
     services = compose()["services"]
@@ -382,7 +385,8 @@ def test_compose_env_generator_provides_every_required_variable_consistently():
     required = set(re.findall(r"\$\{(\w+):\?", (ROOT / "docker-compose.yml").read_text()))
     assert required <= set(values)
     service_secrets = json.loads(values["AUTH_SERVICE_SECRETS"])
-    assert service_secrets["executor"] == values["EXECUTOR_SERVICE_SECRET"]
+    for name in ("executor", "workflow", "vectorstore", "gateway"):
+        assert service_secrets[name] == values[f"{name.upper()}_SERVICE_SECRET"]
     (pem,) = json.loads(values["AUTH_SIGNING_KEYS"]).values()
     key = serialization.load_pem_private_key(base64.b64decode(pem), password=None)
     assert isinstance(key, Ed25519PrivateKey)
@@ -453,3 +457,14 @@ async def test_compose_health_check_command_works_against_a_real_server(auth_ser
     assert code == 0 and "SERVING" in out
     code, _ = await check("127.0.0.1:1")
     assert code == 1
+
+
+def test_compose_services_connect_as_their_own_database_role_not_the_administrator():
+    services = compose()["services"]
+    for name in DESIGNED:
+        environment = services[name]["environment"]
+        assert "DATABASE_URL" not in environment, name
+        assert environment[f"{name.upper()}_DATABASE_URL"].startswith(f"postgresql://agentic_{name}:"), name
+        migrate = services[f"{name}-migrate"]["environment"]
+        # The migration step provisions the role as the administrator, with the same password.
+        assert f"{name.upper()}_DB_ROLE_PASSWORD" in migrate and "DATABASE_URL" in migrate, name
