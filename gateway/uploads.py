@@ -102,7 +102,7 @@ def _header(collection_id: str, fields: dict, filename: str, content_type: str) 
             raise UploadError("the metadata field must be a JSON object")
         metadata.update(value)
     return pb.UploadDocumentRequest(header=pb.UploadHeader(
-        collection_id=collection_id, name=fields.get("name") or filename, content_type=content_type,
+        collection_id=collection_id, name=fields.get("name", ""), filename=filename, content_type=content_type,
         metadata=metadata))
 
 

@@ -31,6 +31,7 @@ class UploadHeader:
     name: str
     content_type: str
     metadata: dict
+    filename: str = ""
 
 
 class Documents:
@@ -81,12 +82,14 @@ class Documents:
 
     async def upload(self, caller: Caller, header: UploadHeader, chunks: AsyncIterator[bytes]):
         """The whole file is received (up to the limit) before anything is written."""
-        name = header.name.strip()
+        filename = header.filename.strip() or header.name.strip()
+        name = header.name.strip() or filename
         if not name:
-            raise InvalidArgument("header.name", "is required (the file name)")
-        kind = parsing.content_type_of(header.content_type, name)
+            raise InvalidArgument("header.filename", "is required (the file's name)")
+        kind = parsing.content_type_of(header.content_type, filename)
         if not kind:
-            raise InvalidArgument("header.content_type", f"cannot read {header.content_type or name!r}; supported: "
+            declared = header.content_type or "no type"
+            raise InvalidArgument("header.content_type", f"cannot read {filename!r} ({declared}); supported: "
                                                          f"{', '.join(parsing.CONTENT_TYPES)}")
         await self.collections.get(caller, header.collection_id, "header.collection_id")  # 404 before the bytes
         data = bytearray()
@@ -97,7 +100,7 @@ class Documents:
                                               "bytes; nothing was stored")
         if not data:
             raise InvalidArgument("data", "the file is empty")
-        return await self._add(caller, header.collection_id, name=name, source_type="upload", source=name,
+        return await self._add(caller, header.collection_id, name=name, source_type="upload", source=filename,
                                content_type=kind, content=bytes(data), metadata=header.metadata)
 
     async def get(self, caller: Caller, collection_id: str, document_id: str):

@@ -64,7 +64,7 @@ class DocumentServicer(vectorstore_pb2_grpc.DocumentServiceServicer):
         if first is None or first.WhichOneof("part") != "header":
             raise InvalidArgument("header", "the first message must be the upload header")
         header = UploadHeader(first.header.collection_id, first.header.name, first.header.content_type,
-                              convert.struct_to_dict(first.header.metadata, "header.metadata"))
+                              convert.struct_to_dict(first.header.metadata, "header.metadata"), first.header.filename)
 
         async def data():
             async for message in messages:
