@@ -1,5 +1,6 @@
 """The built-in `rag-qa` template end to end with the offline model: the executor's retriever node searches
-the vectorstore over gRPC as the caller, the prompt is filled with the passages, the chat model answers."""
+the vectorstore over gRPC as the caller, the prompt is filled with the passages, the chat model answers, and
+the run is recorded as an evaluation run of the collection."""
 
 import copy
 
@@ -30,6 +31,14 @@ async def test_rag_template_answers_from_the_collection(http):
     assert execution["status"] == "EXECUTION_STATUS_SUCCEEDED", execution
     assert execution["output"] == ("Echo: Answer from the context.\n\n[1] Passwords must be rotated every ninety "
                                    "days.\n\nQuestion: How often must passwords be rotated?")
+    # The run recorded its evaluation: question, answer, the chunk it was built from, latency, tokens.
+    runs = (await http.get(f"/collections/{c['id']}/evaluations", headers=u)).json()["evaluations"]
+    assert len(runs) == 1 and runs[0]["query"] == "How often must passwords be rotated?"
+    assert runs[0]["response"] == execution["output"] and runs[0]["execution_id"] == execution["id"]
+    found = (await http.post(f"/collections/{c['id']}:search", headers=u,
+                             json={"query": "passwords rotated", "top_k": 1})).json()["results"][0]
+    assert runs[0]["source_chunk_ids"] == [found["chunk"]["id"]]
+    assert runs[0]["latency_ms"] > 0 and runs[0]["token_count"] == len(execution["output"].split())
 
 
 async def test_retriever_cannot_reach_another_organizations_collection(http):

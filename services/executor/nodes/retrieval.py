@@ -1,4 +1,5 @@
-"""Retrieval from a knowledge base: searches a vectorstore collection over gRPC, as the run's caller.
+"""Retrieval from a knowledge base: searches a vectorstore collection over gRPC, as the run's caller, and
+records the answer built from it as an evaluation run of the collection.
 
 The caller's own token goes along (like the workflow reads in workflow_source.py), so the vectorstore applies
 its tenancy and roles: a workflow can only retrieve from collections its runner may read. Background runs have
@@ -7,6 +8,7 @@ no caller token to lend, so retrieval needs a foreground run (Execute / RunWorkf
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import grpc
@@ -88,7 +90,51 @@ class VectorRetriever(Node):
                       "document_id": r.chunk.document_id, "chunk_id": r.chunk.id,
                       "metadata": struct_dict(r.chunk.metadata)} for r in reply.results]
         context = "\n\n".join(f"[{n}] {d['content']}" for n, d in enumerate(documents, start=1))
-        return NodeResult({"question": question, "context": context, "documents": documents})
+        return NodeResult({"question": question, "context": context, "documents": documents,
+                           "collection_id": self.collection_id, "retrieved_at": time.time()})
+
+
+class RecordEvaluation(Node):
+    type = "rag_evaluation"
+    category = "retrieval"
+    display_name = "Record RAG evaluation"
+    description = ("Records its input (the answer) with the question and sources of a vector_retriever node as an "
+                   "evaluation run of that collection (list, rate and summarise them under "
+                   "/collections/{id}/evaluations), then passes the answer on. Latency: retrieval to answer.")
+    params_schema = {"type": "object", "properties": {
+        "retriever": {"type": "string", "description": "id of the vector_retriever node (default: the run's one)"}}}
+    default_timeout_seconds = 30.0
+
+    def configure(self, params: dict) -> None:
+        self.retriever = text_param(params, "retriever", max_length=200)
+
+    def _retrieval(self, ctx: NodeContext) -> dict:
+        candidates = [ctx.outputs.get(self.retriever)] if self.retriever else list(ctx.outputs.values())
+        for output in candidates:
+            if isinstance(output, dict) and {"question", "documents", "collection_id"} <= output.keys():
+                return output
+        where = f"node {self.retriever!r}" if self.retriever else "node"
+        raise NodeError(f"no vector_retriever output ({where}) before this node to evaluate")
+
+    async def run(self, ctx: NodeContext) -> NodeResult:
+        answer = as_text(ctx.input)
+        retrieval = self._retrieval(ctx)
+        channel, metadata = getattr(ctx.services, "vectorstore", None), getattr(ctx.services, "caller_metadata", None)
+        if channel is None or not metadata:
+            raise NodeError("recording an evaluation needs the vectorstore and a foreground run")
+        started = retrieval.get("retrieved_at")
+        run = pb.EvaluationRun(
+            query=retrieval["question"], response=answer,
+            source_chunk_ids=[d.get("chunk_id", "") for d in retrieval["documents"] if isinstance(d, dict)],
+            latency_ms=max(0.0, (time.time() - started) * 1000) if isinstance(started, int | float) else 0.0,
+            token_count=len(answer.split()), execution_id=str(getattr(ctx.services, "execution_id", "")))
+        try:
+            await vectorstore_pb2_grpc.EvaluationServiceStub(channel).CreateEvaluationRun(
+                pb.CreateEvaluationRunRequest(collection_id=retrieval["collection_id"], evaluation=run),
+                metadata=metadata, timeout=SEARCH_SECONDS)
+        except grpc.aio.AioRpcError as exc:
+            raise NodeError(_failure(exc, retrieval["collection_id"])) from None
+        return NodeResult(ctx.input)
 
 
 def _struct(value: dict) -> struct_pb2.Struct:
