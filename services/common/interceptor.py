@@ -52,6 +52,13 @@ def _tolerant(deserializer):
     return parse
 
 
+async def _parsed(requests):
+    async for request in requests:
+        if request is _UNPARSEABLE:
+            raise InvalidArgument("request", "a message could not be parsed: malformed or nested too deeply")
+        yield request
+
+
 async def _abort(context: grpc.aio.ServicerContext, status) -> None:
     converted = rpc_status.to_status(status)
     await context.abort(converted.code, converted.details, converted.trailing_metadata)
@@ -75,6 +82,12 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_unary:
             wrapped = grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(handler.unary_unary, method, rule),
+                request_deserializer=_tolerant(handler.request_deserializer),
+                response_serializer=handler.response_serializer,
+            )
+        elif handler.stream_unary:  # client streaming (uploads): every message is checked as it arrives
+            wrapped = grpc.stream_unary_rpc_method_handler(
+                self._wrap_unary(handler.stream_unary, method, rule, streamed=True),
                 request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
@@ -108,12 +121,14 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             raise Unauthenticated("service tokens cannot act as users")
         return verified
 
-    def _wrap_unary(self, behavior, method: str, rule: str | None):
+    def _wrap_unary(self, behavior, method: str, rule: str | None, streamed: bool = False):
         async def handle(request, context):
             started = time.perf_counter()
             try:
                 caller_ctx.set_current(await self._authenticate(rule, context))
-                if request is _UNPARSEABLE:
+                if streamed:
+                    request = _parsed(request)
+                elif request is _UNPARSEABLE:
                     raise InvalidArgument("request", "could not be parsed: malformed or nested too deeply")
                 return await behavior(request, context)
             except DomainError as exc:

@@ -19,3 +19,13 @@ def require_text(value: str, field: str, max_length: int = 200) -> str:
     if len(value) > max_length:
         raise InvalidArgument(field, f"must be at most {max_length} characters")
     return value
+
+
+def parse_etag(etag: str, field: str) -> int | None:
+    """The revision in an etag we issued ('"3"', W/ allowed); None when the client sent none."""
+    if not etag:
+        return None
+    try:
+        return int(etag.replace("W/", "").strip('"'))
+    except ValueError:
+        raise InvalidArgument(field, "not an etag returned by this API") from None

@@ -60,9 +60,11 @@ def _pin_key(workflow_id: str, version: int) -> str:
 
 class Executions:
     def __init__(self, db: Database, bus: EventBus, replica: Replica, source: WorkflowSource,
-                 settings: ExecutorSettings, checkpointer, credentials: CredentialResolver | None = None):
+                 settings: ExecutorSettings, checkpointer, credentials: CredentialResolver | None = None,
+                 vectorstore=None):
         self.db, self.bus, self.replica, self.source, self.settings = db, bus, replica, source, settings
         self.credentials = credentials
+        self.vectorstore = vectorstore  # gRPC channel for retrieval nodes
         self.checkpointer = checkpointer
         self.limits = Limits(settings.max_nodes, settings.max_edges, settings.max_flow_data_bytes)
         self.graphs = GraphCache(settings.graph_cache_size)
@@ -123,7 +125,8 @@ class Executions:
         compiled = await self._stored_compiled(uuid.UUID(workflow_id), pinned, False)
         child = RunContext(parent.execution_id, parent.org_id, value, [], parent.pins, parent.events,
                            self.run_subworkflow, parent.depth + 1, f"{parent.prefix}{node_id}/",
-                           credentials=parent.credentials, usage=parent.usage)
+                           credentials=parent.credentials, usage=parent.usage,
+                           vectorstore=parent.vectorstore, caller_metadata=parent.caller_metadata)
         outcome = await drive(compiled, child, checkpointed=False)
         if outcome.status != "succeeded":
             error = outcome.error or {}
@@ -211,7 +214,7 @@ class Executions:
             return row, True, None
         subscriber = self.bus.subscribe(execution_id, 0, backlog=False)
         self.bus.published([first_event])
-        self._launch(row, compiled, messages, resuming=False, last_seq=1)
+        self._launch(row, compiled, messages, resuming=False, last_seq=1, caller_metadata=metadata)
         return row, True, subscriber
 
     def _same_request(self, row, workflow_id: uuid.UUID):
@@ -221,10 +224,11 @@ class Executions:
 
     # --- running --------------------------------------------------------------------------------------------
     def _launch(self, row, compiled: CompiledWorkflow, messages: list[dict], *, resuming: bool,
-                resume: Any = None, last_seq: int = 0) -> asyncio.Task:
+                resume: Any = None, last_seq: int = 0, caller_metadata=()) -> asyncio.Task:
         events = EventLog(self.bus, row.id, last_seq)
         run = RunContext(row.id, row.org_id, row.input, messages, row.pins or {}, events, self.run_subworkflow,
-                         credentials=RunCredentials(self.credentials, row.org_id, row.id))
+                         credentials=RunCredentials(self.credentials, row.org_id, row.id),
+                         vectorstore=self.vectorstore, caller_metadata=list(caller_metadata))
         task = asyncio.get_running_loop().create_task(
             self._execute(row, compiled, run, resuming=resuming, resume=resume))
         self.replica.track(row.id, task)

@@ -24,8 +24,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-import asyncpg
-
+from services.common.listener import Listener
 from services.executor.engine.events import NOTIFY_CHANNEL, Event, EventBus
 
 log = logging.getLogger(__name__)
@@ -48,13 +47,14 @@ class Replica:
         self.claiming = True  # off: this replica runs what it starts itself but takes nothing from the queue
         self._claim_wake = asyncio.Event()
         self._loops: list[asyncio.Task] = []
-        self._listener: asyncpg.Connection | None = None
+        self._listener = Listener(dsn, (NOTIFY_CHANNEL, "executor_cancel", "executor_queue"), self._on_notify,
+                                  self._on_listening)
         self.run_claimed: Launcher | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------------
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._loops = [loop.create_task(self._listen()), loop.create_task(self._claim_loop()),
+        self._loops = [loop.create_task(self._listener.run()), loop.create_task(self._claim_loop()),
                        loop.create_task(self._heartbeat_loop()), loop.create_task(self._sweep_loop())]
 
     async def stop(self, grace: float) -> None:
@@ -73,8 +73,7 @@ class Replica:
                 await repo.release(self.name)
         except Exception:
             log.warning("could not release leases; they expire in %.0f s", self.lease_seconds)
-        if self._listener is not None:
-            await self._listener.close()
+        await self._listener.close()
 
     def has_room(self) -> bool:
         return len(self.tasks) < self.max_runs
@@ -99,33 +98,20 @@ class Replica:
         self._claim_wake.set()
 
     # --- loops ---------------------------------------------------------------------------------------------
-    async def _listen(self) -> None:
-        """One dedicated connection for LISTEN (not from the pool); reconnects and re-reads after a loss."""
-        def on_notify(_conn, _pid, channel: str, payload: str) -> None:
-            if channel == NOTIFY_CHANNEL:
-                self.bus.notified(payload)
-            elif channel == "executor_cancel":
-                try:
-                    self.cancel_local(uuid.UUID(payload))
-                except ValueError:
-                    pass
-            elif channel == "executor_queue":
-                self._claim_wake.set()
-
-        while True:
+    def _on_notify(self, channel: str, payload: str) -> None:
+        if channel == NOTIFY_CHANNEL:
+            self.bus.notified(payload)
+        elif channel == "executor_cancel":
             try:
-                self._listener = await asyncpg.connect(self.dsn)
-                for channel in (NOTIFY_CHANNEL, "executor_cancel", "executor_queue"):
-                    await self._listener.add_listener(channel, on_notify)
-                self.bus.wake_all()
-                self._claim_wake.set()
-                while not self._listener.is_closed():
-                    await asyncio.sleep(1)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("LISTEN connection lost (%s); reconnecting", exc)
-            await asyncio.sleep(1)
+                self.cancel_local(uuid.UUID(payload))
+            except ValueError:
+                pass
+        elif channel == "executor_queue":
+            self._claim_wake.set()
+
+    def _on_listening(self) -> None:
+        self.bus.wake_all()
+        self._claim_wake.set()
 
     async def _claim_loop(self) -> None:
         while True:
