@@ -297,10 +297,10 @@ class Executions:
                                       output_tokens=row.get("output_tokens", 0) + usage[1])
             elif (ended := await repo.finish(row.id, outcome.status, outcome.output, outcome.error, usage)) is not None:
                 if outcome.status == "succeeded":
-                    events.emit("run_completed", "", {"output": outcome.output})
-                    if row.thread_id is not None:
+                    if row.thread_id is not None:  # before the event: whoever sees it reads the whole thread
                         await repo.append_messages(row.org_id, row.thread_id, row.id,
                                                    [("user", _text(row.input)), ("assistant", _text(outcome.output))])
+                    events.emit("run_completed", "", {"output": outcome.output})
                 elif outcome.status == "failed":
                     events.emit("run_failed", outcome.error.get("node_id", ""), {"error": outcome.error})
                 else:
@@ -374,6 +374,12 @@ class Executions:
         task = self.replica.tasks.get(row.id)
         if task is not None:
             await asyncio.wait([task], timeout=5)
+        else:  # another replica runs it (it hears the NOTIFY), or it is starting here: answer once it has ended
+            for _ in range(100):
+                async with self.db.reading() as repo:
+                    if await repo.status(row.id) in TERMINAL:
+                        break
+                await asyncio.sleep(0.05)
         return await self.get(caller, execution_id)
 
     async def resume(self, caller: Caller, execution_id: str, value: Any):

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from services.executor.engine.events import NOTIFY_CHANNEL, Event, EventBus
 log = logging.getLogger(__name__)
 
 Launcher = Callable[[object], Awaitable[None]]  # runs a claimed row (Executions.run_claimed)
+EARLY_CANCEL_SECONDS = 60.0
 
 
 def replica_name(configured: str) -> str:
@@ -43,6 +45,8 @@ class Replica:
         self.lease_seconds, self.poll_seconds = lease_seconds, poll_seconds
         self.max_runs, self.max_runs_per_org = max_runs, max_runs_per_org
         self.tasks: dict[uuid.UUID, asyncio.Task] = {}
+        # Cancels heard before the run's task exists here (claimed, still loading its graph): applied on track.
+        self._early_cancels: dict[uuid.UUID, float] = {}
         self.stopping = False
         self.claiming = True  # off: this replica runs what it starts itself but takes nothing from the queue
         self._claim_wake = asyncio.Event()
@@ -81,6 +85,8 @@ class Replica:
     def track(self, execution_id: uuid.UUID, task: asyncio.Task) -> None:
         self.tasks[execution_id] = task
         task.add_done_callback(lambda _: self._finished(execution_id))
+        if self._early_cancels.pop(execution_id, None) is not None:
+            task.cancel()
 
     def _finished(self, execution_id: uuid.UUID) -> None:
         self.tasks.pop(execution_id, None)
@@ -89,7 +95,13 @@ class Replica:
     def cancel_local(self, execution_id: uuid.UUID) -> bool:
         """Cancel once: the RPC, its NOTIFY and the heartbeat may all ask for the same run."""
         task = self.tasks.get(execution_id)
-        if task is None or task.done() or task.cancelling():
+        if task is None:
+            now = time.monotonic()
+            for stale in [k for k, at in self._early_cancels.items() if now - at > EARLY_CANCEL_SECONDS]:
+                del self._early_cancels[stale]
+            self._early_cancels[execution_id] = now
+            return False
+        if task.done() or task.cancelling():
             return False
         task.cancel()
         return True
