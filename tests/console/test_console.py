@@ -370,8 +370,23 @@ async def test_undo_versions_export_import_delete_and_restore(page: Page):
     await expect(page.get_by_test_id("node-delay-1")).to_have_count(0)
     await expect(page.get_by_test_id("save-state")).to_contain_text("Saved · v5")
 
-    # Export to a file, import it back as a new workflow.
+    # Details: a refused name is shown next to its field; tags then filter the list.
+    await page.get_by_role("button", name="Details").click()
+    details = page.get_by_role("form", name="Details")
+    await details.get_by_label("Name").fill("")
+    await details.get_by_role("button", name="Save details").click()
+    await expect(details.locator('.field-error[data-field="name"]')).to_be_visible()
+    await details.get_by_label("Name").fill("round trip")
+    await details.get_by_label("Tags").fill("demo, ops")
+    await details.get_by_role("button", name="Save details").click()
+    await expect(details.get_by_role("status")).to_have_text("Saved.")
     await page.get_by_role("link", name="Workflows").first.click()
+    await page.get_by_label("Filter by tag").fill("ops")
+    await expect(page.locator("table.list tbody tr")).to_have_count(1)
+    await expect(page.locator("table.list tbody tr").first).to_contain_text("demo")
+    await page.get_by_label("Filter by tag").fill("")
+
+    # Export to a file, import it back as a new workflow.
     row = page.locator("table.list tbody tr", has_text="round trip")
     async with page.expect_download() as download_info:
         await row.get_by_role("button", name="Export").click()
