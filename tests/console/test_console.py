@@ -432,3 +432,34 @@ async def test_chat_mode_keeps_a_conversation_in_a_thread(page: Page, console_ur
     await expect(page.get_by_label("Conversation")).to_contain_text("my name is Ada (4)")
     threads = (await api(console_url, page, "GET", "/threads")).json()["threads"]
     assert len(threads) == 1 and threads[0]["message_count"] == 4
+
+
+async def test_a_refused_run_explains_why_and_a_running_one_can_be_cancelled(page: Page, console_url):
+    await sign_up(page)
+    graph = {"nodes": [{"id": "start", "type": "start", "position": {"x": 0, "y": 0}, "data": {}},
+                       {"id": "wait", "type": "delay", "position": {"x": 200, "y": 0}, "data": {}},
+                       {"id": "end", "type": "end", "position": {"x": 400, "y": 0}, "data": {}}],
+             "edges": [{"id": "a", "source": "start", "target": "wait"}, {"id": "b", "source": "wait", "target": "end"}]}
+    created = await api(console_url, page, "POST", "/workflows", json={"name": "slow", "flow_data": graph})
+    await page.goto(f"/#/workflows/{created.json()['id']}")
+    await page.get_by_role("button", name="Run", exact=True).click()
+    await page.locator(".run-panel").get_by_role("button", name="Run", exact=True).click()
+    refusal = page.locator(".run-panel .error")
+    await expect(refusal).to_contain_text("cannot run")
+    await expect(refusal).to_contain_text("400 FAILED_PRECONDITION")
+    await expect(refusal.locator("li")).to_contain_text("nodes[wait].data.seconds")
+
+    await page.get_by_test_id("node-wait").click()
+    await page.get_by_label("seconds *").fill("30")
+    await expect(page.get_by_test_id("save-state")).to_have_text(SAVED)
+    await page.get_by_role("button", name="Run", exact=True).click()
+    await page.locator(".run-panel").get_by_role("button", name="Run", exact=True).click()
+    await expect(page.get_by_test_id("node-wait")).to_have_attribute("data-status", "running")
+    # Looking at a node's settings mid-run does not stop following the run.
+    await page.get_by_test_id("node-wait").click()
+    await expect(page.get_by_label("seconds *")).to_have_value("30")
+    await page.get_by_role("button", name="Run", exact=True).click()
+    await expect(page.get_by_test_id("run-phase")).to_have_text("running")
+    await page.locator(".run-panel").get_by_role("button", name="Cancel").click()
+    await expect(page.get_by_test_id("run-phase")).to_have_text("cancelled")
+    await expect(page.get_by_test_id("node-end")).to_have_attribute("data-status", "idle")

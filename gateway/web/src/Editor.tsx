@@ -106,6 +106,8 @@ function EditorInner({ workflowId }: { workflowId: string }) {
   const [run, setRun] = useState<RunView>({ status: {}, tokens: {} });
   const [side, setSide] = useState<"node" | "run" | "versions" | "details">("node");
   const [notice, setNotice] = useState("");
+  const runOpened = useRef(false);
+  if (side === "run") runOpened.current = true;
   const etag = useRef("");
   const saved = useRef("");
   // Undo history of serialized graphs; `last` is the settled state the next change is measured from.
@@ -301,9 +303,13 @@ function EditorInner({ workflowId }: { workflowId: string }) {
             </ReactFlow>
           </div>
           <aside className="side" aria-label="Side panel">
-            {side === "run" ? (
-              <RunPanel workflowId={workflowId} beforeRun={save} onView={setRun} onClose={() => setSide("node")} />
-            ) : side === "details" ? (
+            {/* Once opened the run panel stays mounted: looking at a node mid-run must not stop following it. */}
+            {runOpened.current && (
+              <div hidden={side !== "run"}>
+                <RunPanel workflowId={workflowId} beforeRun={save} onView={setRun} onClose={() => setSide("node")} />
+              </div>
+            )}
+            {side === "run" ? null : side === "details" ? (
               <DetailsForm workflow={workflow} onSave={saveDetails} onClose={() => setSide("node")} />
             ) : side === "versions" ? (
               <VersionsPanel workflowId={workflowId} version={workflow.version} etag={etag.current}
