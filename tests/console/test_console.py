@@ -245,7 +245,9 @@ async def test_tabs_share_one_session_through_refresh_and_sign_out(page: Page):
     await other.goto("/")
     await expect(other.get_by_role("heading", name="Workflows")).to_be_visible()
     before = await token_of(page)
-    # Both tabs see the token near its end; one refresh (the refresh token is single use), both adopt it.
+    # Both tabs see the token near its end and, without jitter, go to refresh it at the same moment: one
+    # refresh happens (the refresh token is single use) and both adopt it.
+    await page.context.add_init_script("Math.random = () => 0")
     for tab in (page, other):
         await tab.evaluate("""() => {
             const s = JSON.parse(localStorage.getItem('agentic.session'));
