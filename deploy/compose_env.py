@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 # Services that may obtain a service identity from auth (IssueServiceToken).
 SERVICE_IDENTITIES = ("gateway", "executor", "workflow", "vectorstore")
+DATABASE_ROLES = ("auth", "workflow", "executor", "vectorstore")
 
 
 def generate() -> dict[str, str]:
@@ -26,6 +27,8 @@ def generate() -> dict[str, str]:
         "AUTH_CREDENTIAL_KEYS": json.dumps({"1": base64.b64encode(secrets.token_bytes(32)).decode()}),
         "AUTH_SERVICE_SECRETS": json.dumps(service_secrets),
         **{f"{name.upper()}_SERVICE_SECRET": secret for name, secret in service_secrets.items()},
+        # Each service's own database role (created by its migration step).
+        **{f"{name.upper()}_DB_ROLE_PASSWORD": secrets.token_urlsafe(24) for name in DATABASE_ROLES},
     }
 
 

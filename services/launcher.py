@@ -82,18 +82,27 @@ def dev_secrets(data_dir: Path) -> dict[str, str]:
     for line in path.read_text().splitlines():
         key, _, value = line.partition("=")
         values[key] = value.strip("'")
+    # Secrets from an older version: add what it did not have yet (service identities, database roles).
     identities = json.loads(values.get("AUTH_SERVICE_SECRETS") or "{}")
     missing = [name for name in SERVICE_IDENTITIES if name not in identities]
-    if missing:  # secrets from an older version: add the identities it did not have yet
-        identities.update({name: secrets.token_urlsafe(24) for name in missing})
-        values["AUTH_SERVICE_SECRETS"] = json.dumps(identities)
+    identities.update({name: secrets.token_urlsafe(24) for name in missing})
+    values["AUTH_SERVICE_SECRETS"] = json.dumps(identities)
+    role_passwords = [f"{spec.name.upper()}_DB_ROLE_PASSWORD" for spec in SERVICES]
+    added = {key: secrets.token_urlsafe(24) for key in role_passwords if key not in values}
+    values.update(added)
+    if missing or added:
         path.write_text("".join(f"{k}='{v}'\n" for k, v in values.items()))
     return values
 
 
-def child_env(database_url: str, extra: dict[str, str]) -> dict[str, str]:
+def child_env(database_url: str, extra: dict[str, str], role_passwords: dict[str, str]) -> dict[str, str]:
+    from services.common.db import role_url
+
     env = {**os.environ, **extra, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
     for spec in SERVICES:
+        if spec.name in role_passwords:  # the service connects as its own role, not as the administrator
+            env.setdefault(f"{spec.name.upper()}_DATABASE_URL",
+                           role_url(database_url, spec.schema, role_passwords[spec.name]))
         env.setdefault(f"{spec.name.upper()}_PORT", str(spec.bound_port))
         env.setdefault(f"GATEWAY_{spec.name.upper()}_ADDRESS", spec.address)
         env.setdefault(f"{spec.name.upper()}_AUTH_ADDRESS", SERVICES[0].address)
@@ -141,11 +150,13 @@ async def wait_http(url: str, deadline: float) -> None:
             await asyncio.sleep(0.05)
 
 
-def migrate_all(database_url: str) -> None:
+def migrate_all(database_url: str, role_passwords: dict[str, str]) -> None:
+    """Each service's migrations; with role passwords (the embedded database, which we administer) each
+    service's own role is provisioned first and owns what its migrations create."""
     from services.common import migrations
 
     for spec in SERVICES:
-        migrations.upgrade(spec.directory, spec.schema, database_url)
+        migrations.upgrade(spec.directory, spec.schema, database_url, role_passwords.get(spec.name, ""))
 
 
 async def run(args) -> int:
@@ -158,12 +169,16 @@ async def run(args) -> int:
 
         embedded = start_embedded_postgres(data_dir / "pg", cleanup="stop")
         database_url = embedded.get_uri()
-    await asyncio.to_thread(migrate_all, database_url)
+    local_secrets = dev_secrets(data_dir)
+    # An external DATABASE_URL's roles are the operator's to provision (see README, Deployment).
+    role_passwords = {spec.name: local_secrets[f"{spec.name.upper()}_DB_ROLE_PASSWORD"]
+                      for spec in SERVICES} if embedded else {}
+    await asyncio.to_thread(migrate_all, database_url, role_passwords)
     if args.migrate_only:
         print("migrations applied")
         return 0
 
-    env = child_env(database_url, dev_secrets(data_dir))
+    env = child_env(database_url, local_secrets, role_passwords)
     children: list[subprocess.Popen] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -11,12 +11,14 @@ import pytest
 
 from services import launcher
 from services.common import migrations
+from services.common.db import role_url
 
 # Fast argon2 parameters in tests: the suite signs up hundreds of users; production keeps the defaults.
 os.environ.setdefault("AUTH_ARGON2_TIME_COST", "1")
 os.environ.setdefault("AUTH_ARGON2_MEMORY_KIB", "8192")
 # Every platform identity of the suite, as auth knows them (AUTH_SERVICE_SECRETS).
 SERVICE_SECRETS = {name: f"test-{name}-secret" for name in ("executor", "workflow", "gateway")}
+ROLE_PASSWORD = "test-role-password"
 
 
 @pytest.fixture(scope="session")
@@ -36,9 +38,16 @@ def database_url():
 
 @pytest.fixture(scope="session")
 async def migrated_database(database_url):
+    """The administrator's URL (tests inspect any schema with it). Each service's own role is created and its
+    migrations run as that role, as `make run` does; the service fixtures connect as their role."""
     for service in launcher.SERVICES:
-        await asyncio.to_thread(migrations.upgrade, service.directory, service.schema, database_url)
+        await asyncio.to_thread(migrations.upgrade, service.directory, service.schema, database_url, ROLE_PASSWORD)
     return database_url
+
+
+def as_service(database_url: str, schema: str) -> str:
+    """The URL a service connects with: its own non-superuser role, owner of its schema only."""
+    return role_url(database_url, schema, ROLE_PASSWORD)
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +59,7 @@ async def auth_service(migrated_database):
     from services.auth.settings import AuthSettings
 
     settings = AuthSettings(
-        database_url=migrated_database, port=0, service_secrets=SERVICE_SECRETS,
+        database_url=as_service(migrated_database, "auth"), port=0, service_secrets=SERVICE_SECRETS,
         credential_keys={"1": base64.b64encode(os.urandom(32)).decode()},
         # The suite signs up hundreds of users from 127.0.0.1; the sign-up throttle has its own test.
         max_sign_ups_per_address=100_000,
@@ -80,7 +89,8 @@ async def workflow_service(auth_service, migrated_database, executor_port):
     from services.workflow import server as workflow_server
     from services.workflow.settings import WorkflowSettings
 
-    settings = WorkflowSettings(database_url=migrated_database, port=0, auth_address=auth_service.address,
+    settings = WorkflowSettings(database_url=as_service(migrated_database, "workflow"), port=0,
+                                auth_address=auth_service.address,
                                 service_secret=SERVICE_SECRETS["workflow"],
                                 max_nodes=50, max_edges=100, max_flow_data_bytes=64 * 1024,
                                 executor_address=f"127.0.0.1:{executor_port}")
@@ -92,7 +102,7 @@ async def workflow_service(auth_service, migrated_database, executor_port):
 def executor_settings(database_url: str, auth_address: str, workflow_address: str, **overrides):
     from services.executor.settings import ExecutorSettings
 
-    values = {"database_url": database_url, "port": 0, "auth_address": auth_address,
+    values = {"database_url": as_service(database_url, "executor"), "port": 0, "auth_address": auth_address,
               "workflow_address": workflow_address, "lease_seconds": 3.0, "poll_seconds": 0.5,
               "shutdown_grace_seconds": 1.0, "service_secret": SERVICE_SECRETS["executor"], **overrides}
     return ExecutorSettings(**values)

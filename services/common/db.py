@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Generic, TypeVar
 
+import asyncpg
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,50 @@ def make_engine(url: str, pool_size: int = 10, pre_ping: bool = False) -> AsyncE
     return create_async_engine(
         async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping, pool_recycle=1800
     )
+
+
+def role_name(schema: str) -> str:
+    """The PostgreSQL role a service connects as: it owns its schema and nothing else."""
+    return f"agentic_{schema}"
+
+
+def role_url(url: str, schema: str, password: str) -> str:
+    """`url` (an administrator's) with the service's own role and password instead."""
+    return make_url(url).set(username=role_name(schema), password=password).render_as_string(hide_password=False)
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"  # standard_conforming_strings is on (the default since 9.1)
+
+
+async def provision_role(admin_url: str, schema: str, password: str) -> None:
+    """As an administrator: create (or update) the service's login role - not a superuser, no CREATEDB or
+    CREATEROLE - and make it the owner of its schema and of everything already in it. Other services' roles
+    get no privilege on the schema, so they cannot read its tables."""
+    role = role_name(schema)
+    url = make_url(async_url(admin_url)).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(url)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
+        await conn.execute(f'{"ALTER" if exists else "CREATE"} ROLE "{role}" LOGIN NOSUPERUSER NOCREATEDB '
+                           f"NOCREATEROLE NOINHERIT PASSWORD {_literal(password)}")
+        # pgvector is not a trusted extension: only an administrator can create it, so it is done here.
+        if await conn.fetchval("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'"):
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}" AUTHORIZATION "{role}"')
+        await conn.execute(f'ALTER SCHEMA "{schema}" OWNER TO "{role}"')
+        await conn.execute(f'REVOKE ALL ON SCHEMA "{schema}" FROM PUBLIC')
+        # Tables an older version created as the administrator move to the role (sequences follow them).
+        kinds = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE"}
+        rows = await conn.fetch(
+            "SELECT c.relname, c.relkind::text AS kind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = $1 AND c.relkind::text = ANY($2::text[]) AND pg_get_userbyid(c.relowner) <> $3 "
+            "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i'))",
+            schema, list(kinds), role)
+        for name, kind in rows:
+            await conn.execute(f'ALTER {kinds[kind]} "{schema}"."{name}" OWNER TO "{role}"')
+    finally:
+        await conn.close()
 
 
 def start_embedded_postgres(data_dir: Path, cleanup: str | None = None):

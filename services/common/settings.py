@@ -14,6 +14,9 @@ class ServiceSettings(BaseSettings):
     db_pool_size: int = 10
     # Costs 3 round trips per checkout with asyncpg; turn on where connections die silently (some proxies).
     db_pool_pre_ping: bool = False
+    # `migrate` only: with DATABASE_URL an administrator's, create or update the service's own role
+    # (agentic_<svc>, not a superuser) with this password, make it the owner of its schema, migrate as it.
+    db_role_password: str = ""
     host: str = "127.0.0.1"
     port: int = 0
     # Access tokens: who issues them and for whom.

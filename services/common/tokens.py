@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
+import grpc
 import jwt
 from jwt.algorithms import OKPAlgorithm
 
@@ -181,6 +182,10 @@ class ServiceIdentity:
     def configured(self) -> bool:
         return bool(self._secret)
 
+    def forget(self) -> None:
+        """The token was refused (auth restarted with other keys, say): fetch a new one next time."""
+        self._renew_at = float("-inf")
+
     async def metadata(self, key: str = "authorization") -> tuple[tuple[str, str], ...]:
         """The token as call metadata; nothing without a configured secret (the callee then refuses)."""
         return ((key, f"Bearer {await self.token()}"),) if self._secret else ()
@@ -237,6 +242,8 @@ class RevocationFeed:
                 await self.poll_once()
             except Exception as exc:  # auth briefly down: keep what we know, try again
                 log.warning("revocation poll failed: %s", exc)
+                if isinstance(exc, grpc.aio.AioRpcError) and exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                    self._identity.forget()
             await asyncio.sleep(self._interval)
 
     def start(self) -> None:

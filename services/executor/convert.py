@@ -13,6 +13,7 @@ STATUS = {"queued": pb.EXECUTION_STATUS_QUEUED, "running": pb.EXECUTION_STATUS_R
           "interrupted": pb.EXECUTION_STATUS_INTERRUPTED, "succeeded": pb.EXECUTION_STATUS_SUCCEEDED,
           "failed": pb.EXECUTION_STATUS_FAILED, "cancelled": pb.EXECUTION_STATUS_CANCELLED}
 STATUS_NAME = {v: k for k, v in STATUS.items()}
+INT32_MAX = 2**31 - 1
 
 
 def value_to_python(message: struct_pb2.Value, field: str):
@@ -54,7 +55,9 @@ def execution(row) -> pb.Execution:
         workflow_version=row.workflow_version, thread_id=str(row.thread_id) if row.thread_id else "",
         status=STATUS[row.status], background=row.background, request_id=row.request_id or "",
         created_by=row.created_by, last_seq=row.get("last_seq") or 0, create_time=timestamp(row.created_at),
-        start_time=timestamp(row.started_at), end_time=timestamp(row.ended_at))
+        start_time=timestamp(row.started_at), end_time=timestamp(row.ended_at),
+        usage=pb.TokenUsage(input_tokens=min(row.get("input_tokens") or 0, INT32_MAX),
+                         output_tokens=min(row.get("output_tokens") or 0, INT32_MAX)))
     if row.input is not None:
         message.input.CopyFrom(python_to_value(row.input))
     if row.output is not None:

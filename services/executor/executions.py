@@ -28,6 +28,7 @@ from services.common.flowgraph import Limits
 from services.common.pagination import decode_cursor, encode_cursor, page_size
 from services.common.validation import parse_id
 from services.executor.engine.compile import CompiledWorkflow, GraphCache, compile_workflow
+from services.executor.engine.credentials import CredentialResolver, RunCredentials
 from services.executor.engine.events import Event, EventBus, EventLog
 from services.executor.engine.queue import Replica
 from services.executor.engine.run import Outcome, RunContext, RunFailed, drive
@@ -59,8 +60,9 @@ def _pin_key(workflow_id: str, version: int) -> str:
 
 class Executions:
     def __init__(self, db: Database, bus: EventBus, replica: Replica, source: WorkflowSource,
-                 settings: ExecutorSettings, checkpointer):
+                 settings: ExecutorSettings, checkpointer, credentials: CredentialResolver | None = None):
         self.db, self.bus, self.replica, self.source, self.settings = db, bus, replica, source, settings
+        self.credentials = credentials
         self.checkpointer = checkpointer
         self.limits = Limits(settings.max_nodes, settings.max_edges, settings.max_flow_data_bytes)
         self.graphs = GraphCache(settings.graph_cache_size)
@@ -120,7 +122,8 @@ class Executions:
             raise NodeError(f"sub-workflow {workflow_id} was not pinned when the run started")
         compiled = await self._stored_compiled(uuid.UUID(workflow_id), pinned, False)
         child = RunContext(parent.execution_id, parent.org_id, value, [], parent.pins, parent.events,
-                           self.run_subworkflow, parent.depth + 1, f"{parent.prefix}{node_id}/")
+                           self.run_subworkflow, parent.depth + 1, f"{parent.prefix}{node_id}/",
+                           credentials=parent.credentials, usage=parent.usage)
         outcome = await drive(compiled, child, checkpointed=False)
         if outcome.status != "succeeded":
             error = outcome.error or {}
@@ -220,7 +223,8 @@ class Executions:
     def _launch(self, row, compiled: CompiledWorkflow, messages: list[dict], *, resuming: bool,
                 resume: Any = None, last_seq: int = 0) -> asyncio.Task:
         events = EventLog(self.bus, row.id, last_seq)
-        run = RunContext(row.id, row.org_id, row.input, messages, row.pins or {}, events, self.run_subworkflow)
+        run = RunContext(row.id, row.org_id, row.input, messages, row.pins or {}, events, self.run_subworkflow,
+                         credentials=RunCredentials(self.credentials, row.org_id, row.id))
         task = asyncio.get_running_loop().create_task(
             self._execute(row, compiled, run, resuming=resuming, resume=resume))
         self.replica.track(row.id, task)
@@ -228,6 +232,8 @@ class Executions:
 
     async def run_claimed(self, row) -> None:
         """A queued run this replica claimed: new, resumed after an interrupt, or left by a lost replica."""
+        if row.id in self.replica.tasks:  # our own lease lapsed (a stalled event loop) and we claimed it back:
+            return  # it is still running here, and the claim renewed its lease
         try:
             compiled = await self._stored_compiled(row.workflow_id, row.workflow_version, True)
             messages = []
@@ -268,6 +274,7 @@ class Executions:
                 log.exception("execution %s failed", row.id)
                 outcome = Outcome("failed", error={"code": "INTERNAL", "node_id": "",
                                                    "message": f"internal error ({type(exc).__name__})"})
+            outcome.usage = run.usage
             await _uncancellable(self._record(row, events, outcome))
             return outcome
         finally:
@@ -276,12 +283,15 @@ class Executions:
     async def _record(self, row, events: EventLog, outcome: Outcome) -> None:
         """The row first, then the event: whoever sees the terminal event reads a finished execution. The
         finished row is kept on `outcome.row` (RunWorkflow answers from it without reading it back)."""
+        usage = (outcome.usage.input_tokens, outcome.usage.output_tokens) if outcome.usage else (0, 0)
         async with self.db.reading() as repo:
             if outcome.status == "interrupted":
-                if await repo.interrupted(row.id, outcome.interrupt):
+                if await repo.interrupted(row.id, outcome.interrupt, usage):
                     events.emit("interrupt", outcome.interrupt.get("node_id", ""), outcome.interrupt)
-                    outcome.row = Row(row, status="interrupted", interrupt=outcome.interrupt)
-            elif (ended_at := await repo.finish(row.id, outcome.status, outcome.output, outcome.error)) is not None:
+                    outcome.row = Row(row, status="interrupted", interrupt=outcome.interrupt,
+                                      input_tokens=row.get("input_tokens", 0) + usage[0],
+                                      output_tokens=row.get("output_tokens", 0) + usage[1])
+            elif (ended := await repo.finish(row.id, outcome.status, outcome.output, outcome.error, usage)) is not None:
                 if outcome.status == "succeeded":
                     events.emit("run_completed", "", {"output": outcome.output})
                     if row.thread_id is not None:
@@ -292,7 +302,8 @@ class Executions:
                 else:
                     events.emit("run_cancelled", "", {})
                 outcome.row = Row(row, status=outcome.status, output=outcome.output, error=outcome.error,
-                                  ended_at=ended_at)
+                                  ended_at=ended.ended_at, input_tokens=ended.input_tokens,
+                                  output_tokens=ended.output_tokens)
         await events.stored()
         if outcome.row is not None:
             outcome.row["last_seq"] = events.seq

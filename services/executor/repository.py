@@ -17,7 +17,7 @@ from services.executor.engine.events import MAX_NOTIFY_IDS, NOTIFY_CHANNEL, Even
 TERMINAL = ("succeeded", "failed", "cancelled")
 EXECUTION_COLUMNS = ("id, org_id, workflow_id, workflow_version, thread_id, status, input, output, error, interrupt, "
                      "resume, pins, background, durable, timeout_seconds, request_id, created_by, attempts, "
-                     "cancel_requested, created_at, started_at, ended_at")
+                     "cancel_requested, created_at, started_at, ended_at, input_tokens, output_tokens")
 
 
 def _json(value) -> str | None:
@@ -132,19 +132,23 @@ class Repository(BaseRepository):
                                 f"WHERE {' AND '.join(clauses)} ORDER BY created_at DESC, id DESC LIMIT ${len(args)}",
                                 *args)
 
-    async def finish(self, execution_id: uuid.UUID, status: str, output=None, error=None) -> datetime | None:
-        """Terminal state, unless the execution already has one (a late completion never overwrites cancelled).
-        Returns when it ended, or None when it already had a terminal state."""
-        return await (await self._raw()).fetchval(
+    async def finish(self, execution_id: uuid.UUID, status: str, output=None, error=None,
+                     usage: tuple[int, int] = (0, 0)) -> Row | None:
+        """Terminal state, unless the execution already has one (a late completion never overwrites cancelled);
+        adds this attempt's token usage. Returns (ended_at, input_tokens, output_tokens), or None when it
+        already had a terminal state."""
+        return await self._one(
             "UPDATE executor.executions SET status = $2, output = $3::jsonb, error = $4::jsonb, ended_at = now(), "
-            "lease_owner = NULL, lease_expires_at = NULL, interrupt = NULL "
-            "WHERE id = $1 AND status NOT IN ('succeeded', 'failed', 'cancelled') RETURNING ended_at",
-            execution_id, status, _json(output), _json(error))
+            "lease_owner = NULL, lease_expires_at = NULL, interrupt = NULL, input_tokens = input_tokens + $5, "
+            "output_tokens = output_tokens + $6 WHERE id = $1 AND status NOT IN ('succeeded', 'failed', 'cancelled') "
+            "RETURNING ended_at, input_tokens, output_tokens",
+            execution_id, status, _json(output), _json(error), *usage)
 
-    async def interrupted(self, execution_id: uuid.UUID, interrupt: dict) -> bool:
+    async def interrupted(self, execution_id: uuid.UUID, interrupt: dict, usage: tuple[int, int] = (0, 0)) -> bool:
         result = await self._run(
             "UPDATE executor.executions SET status = 'interrupted', interrupt = $2::jsonb, lease_owner = NULL, "
-            "lease_expires_at = NULL WHERE id = $1 AND status = 'running'", execution_id, _json(interrupt))
+            "lease_expires_at = NULL, input_tokens = input_tokens + $3, output_tokens = output_tokens + $4 "
+            "WHERE id = $1 AND status = 'running'", execution_id, _json(interrupt), *usage)
         return result.endswith(" 1")
 
     async def cancel_waiting(self, org_id: uuid.UUID, execution_id: uuid.UUID) -> Row | None:
@@ -229,7 +233,8 @@ class Repository(BaseRepository):
 
     # --- events --------------------------------------------------------------------------------------------
     async def insert_events(self, batch: list[Event]) -> None:
-        """One statement: the rows, and a NOTIFY naming the executions (delivered when it commits)."""
+        """One statement: the rows, and a NOTIFY naming the executions (delivered when it commits). A seq that is
+        already stored keeps its first event: a run that somehow runs twice must not block every run's events."""
         ids = list({e.execution_id for e in batch})
         notice = "*" if len(ids) > MAX_NOTIFY_IDS else ",".join(map(str, ids))
         await (await self._raw()).execute(
@@ -238,6 +243,7 @@ class Repository(BaseRepository):
                     SELECT e, s, t, n, p::jsonb, c
                     FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
                          AS u(e, s, t, n, p, c)
+                    ON CONFLICT (execution_id, seq) DO NOTHING
                     RETURNING 1)
                 SELECT pg_notify('{NOTIFY_CHANNEL}', $7) FROM (SELECT count(*) FROM stored) AS done""",
             [e.execution_id for e in batch], [e.seq for e in batch], [e.type for e in batch],

@@ -10,9 +10,11 @@ from services.common.interceptor import AUTHENTICATED, PUBLIC
 from services.common.server import GrpcService, start_server
 from services.common.tokens import RevocationFeed, ServiceIdentity, TokenVerifier, grpc_jwks_fetcher
 from services.executor.engine.checkpoints import open_checkpointer, psycopg_url
+from services.executor.engine.credentials import CredentialResolver
 from services.executor.engine.events import EventBus
 from services.executor.engine.queue import Replica, replica_name
 from services.executor.executions import Executions
+from services.executor.nodes import outbound
 from services.executor.repository import Database
 from services.executor.servicer import ExecutionServicer, NodeCatalogServicer, ThreadServicer
 from services.executor.settings import ExecutorSettings
@@ -77,7 +79,9 @@ async def start(settings: ExecutorSettings) -> RunningExecutor:
                       max_runs=settings.max_concurrent_runs, max_runs_per_org=settings.max_concurrent_runs_per_org)
     auth_channel = grpc.aio.insecure_channel(settings.auth_address)
     workflow_channel = grpc.aio.insecure_channel(settings.workflow_address, options=[("grpc.enable_retries", 0)])
-    executions = Executions(db, bus, replica, WorkflowSource(workflow_channel), settings, checkpointer)
+    executions = Executions(db, bus, replica, WorkflowSource(workflow_channel), settings, checkpointer,
+                            CredentialResolver(auth_channel, settings.service_secret))
+    outbound.configure(settings)
     verifier = TokenVerifier(grpc_jwks_fetcher(auth_channel), settings.jwt_issuer, settings.jwt_audience)
     identity = ServiceIdentity(auth_channel, "executor", settings.service_secret)
     revocations = RevocationFeed(auth_channel, verifier, identity)

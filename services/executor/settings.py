@@ -41,4 +41,8 @@ class ExecutorSettings(ServiceSettings):
     max_nodes: int = 500
     max_edges: int = 2000
     max_flow_data_bytes: int = 1024 * 1024
+    # Outbound requests of nodes (HTTP tool, web loader, provider base URLs): private, loopback and link-local
+    # addresses are refused unless allowed here, all of them (allow_private_networks) or by network
+    # (outbound_allow, e.g. ["127.0.0.1/32"] for a local model server). Metadata addresses never.
     allow_private_networks: bool = False
+    outbound_allow: list[str] = []

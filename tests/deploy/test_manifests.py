@@ -457,3 +457,14 @@ async def test_compose_health_check_command_works_against_a_real_server(auth_ser
     assert code == 0 and "SERVING" in out
     code, _ = await check("127.0.0.1:1")
     assert code == 1
+
+
+def test_compose_services_connect_as_their_own_database_role_not_the_administrator():
+    services = compose()["services"]
+    for name in DESIGNED:
+        environment = services[name]["environment"]
+        assert "DATABASE_URL" not in environment, name
+        assert environment[f"{name.upper()}_DATABASE_URL"].startswith(f"postgresql://agentic_{name}:"), name
+        migrate = services[f"{name}-migrate"]["environment"]
+        # The migration step provisions the role as the administrator, with the same password.
+        assert f"{name.upper()}_DB_ROLE_PASSWORD" in migrate and "DATABASE_URL" in migrate, name

@@ -5,15 +5,14 @@ import http.server
 import threading
 
 import pytest
-from langchain_core.messages import AIMessage
 
 from services.common.flowgraph import Limits
 from services.executor.engine.compile import compile_workflow
-from services.executor.nodes import agents, documents
-from services.executor.nodes.agents import TOOLS, Agent, CalculatorError, calculate
+from services.executor.nodes import documents, outbound
+from services.executor.nodes.agents import Agent
 from services.executor.nodes.base import NodeContext, NodeError, ParamError, registry
 from services.executor.nodes.documents import Summarize, TextSplitter, WebLoader, split_text
-from services.executor.nodes.llms import OfflineEchoChatModel
+from services.executor.nodes.tools import CalculatorError, ToolSpec, build, calculate
 from services.workflow.builtin_templates import BY_ID
 
 LLM = {"model": "offline-echo"}
@@ -73,7 +72,9 @@ async def test_tool_agent_template_runs_end_to_end():
 
 async def test_summarize_document_template_runs_end_to_end(monkeypatch):
     async def fetch(url):  # no internet here: the page comes from this test
-        return url, PAGE, "text/html", False
+        import httpx
+
+        return outbound.Fetched(url, 200, httpx.Headers({"content-type": "text/html"}), PAGE, False)
 
     monkeypatch.setattr(documents, "fetch_page", fetch)
     compiled = compile_workflow(BY_ID["builtin:summarize-document"].flow_data, Limits(500, 2000, 10**6))
@@ -118,10 +119,9 @@ def test_calculator_bounds_its_work(expression):
 
 
 def test_calculator_tool_answers_errors_as_text():
-    assert TOOLS["calculator"].invoke({"expression": "(2 + 3) * 4"}) == "20"
-    assert TOOLS["calculator"].invoke({"expression": "__import__('os')"}).startswith("Error: ")
-    assert "not available" in TOOLS["web_search"].invoke({"query": "weather"})
-    assert "not available" in TOOLS["http_request"].invoke({"url": "https://example.com"})
+    tool = build(ToolSpec("calculator", "calculator"), context(None))
+    assert tool.invoke({"expression": "(2 + 3) * 4"}) == "20"
+    assert tool.invoke({"expression": "__import__('os')"}).startswith("Error: ")
 
 
 # --- agent ----------------------------------------------------------------------------------------------
@@ -142,50 +142,29 @@ async def test_agent_sees_the_thread():
     assert result.output == "Echo (turn 2): again"
 
 
-class _CallsCalculator(OfflineEchoChatModel):
-    """Asks for the calculator first, then answers with what it returned."""
-
-    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
-        from langchain_core.messages import ToolMessage
-        from langchain_core.outputs import ChatGeneration, ChatResult
-
-        results = [m for m in messages if isinstance(m, ToolMessage)]
-        if results:
-            message = AIMessage(content=f"The answer is {results[-1].content}.")
-        else:
-            message = AIMessage(content="", tool_calls=[{"name": "calculator", "args": {"expression": "6 * 7"},
-                                                         "id": "call-1", "type": "tool_call"}])
-        return ChatResult(generations=[ChatGeneration(message=message)])
-
-    async def _astream(self, messages, stop=None, run_manager=None, **kwargs):
-        from langchain_core.messages import AIMessageChunk
-        from langchain_core.outputs import ChatGenerationChunk
-
-        message = self._generate(messages).generations[0].message
-        yield ChatGenerationChunk(message=AIMessageChunk(content=message.content, tool_calls=message.tool_calls))
+CALCULATE = {"tool_calls": [{"name": "calculator", "args": {"expression": "6 * 7"}}]}
 
 
-async def test_agent_calls_tools_and_streams_only_the_answer(monkeypatch):
-    monkeypatch.setattr(agents, "chat_model_for", lambda model, temperature, secret: _CallsCalculator())
+async def test_agent_calls_tools_and_streams_only_the_answer():
     events: list = []
     # One round of tool calls, then the answer.
-    result = await Agent("agent", {**LLM, "tools": ["calculator"], "max_steps": 1}).run(context("6 times 7?", events))
+    script = [CALCULATE, "The answer is {tool_results}."]
+    result = await Agent("agent", {**LLM, "script": script, "tools": ["calculator"], "max_steps": 1}).run(
+        context("6 times 7?", events))
     assert result.output == "The answer is 42."
-    assert tokens(events) == "The answer is 42."
+    assert [kind for kind, _ in events][:2] == ["tool_call", "tool_result"]
+    assert events[0][1]["args"] == {"expression": "6 * 7"} and events[1][1]["output"] == "42"
+    assert tokens(events[2:]) == "The answer is 42."
 
 
-async def test_agent_gives_up_after_max_steps(monkeypatch):
-    class Loops(_CallsCalculator):
-        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
-            return super()._generate([m for m in messages if m.type != "tool"])
-
-    monkeypatch.setattr(agents, "chat_model_for", lambda model, temperature, secret: Loops())
-    with pytest.raises(NodeError, match="max_steps"):
-        await Agent("agent", {**LLM, "tools": ["calculator"], "max_steps": 2}).run(context("loop"))
+async def test_agent_gives_up_after_max_steps():
+    with pytest.raises(NodeError, match="max_iterations"):
+        await Agent("agent", {**LLM, "script": [CALCULATE] * 5, "tools": ["calculator"], "max_steps": 2}).run(
+            context("loop"))
 
 
 @pytest.mark.parametrize(("params", "field"), [
-    ({"model": "gpt-4o"}, "model"), ({}, "model"), ({**LLM, "tools": ["calculator", "shell"]}, "tools[1]"),
+    ({"model": "gpt-4o"}, "credential"), ({}, "model"), ({"model": "mystery"}, "provider"), ({**LLM, "tools": ["calculator", "shell"]}, "tools[1]"),
     ({**LLM, "tools": "calculator"}, "tools"), ({**LLM, "max_steps": 0}, "max_steps"),
     ({**LLM, "max_steps": 51}, "max_steps"), ({**LLM, "system_prompt": 3}, "system_prompt"),
 ])
@@ -261,7 +240,7 @@ async def test_summarize_stuff_and_errors():
     assert result.output == "Echo: one\n\ntwo" and tokens(events) == result.output
     with pytest.raises(NodeError, match="no text"):
         await Summarize("sum", LLM).run(context([]))
-    for params, field in [({"model": "gpt-4o"}, "model"), ({**LLM, "strategy": "refine"}, "strategy")]:
+    for params, field in [({"model": "gpt-4o"}, "credential"), ({**LLM, "strategy": "refine"}, "strategy")]:
         with pytest.raises(ParamError) as caught:
             Summarize("sum", params)
         assert caught.value.field == field
@@ -314,11 +293,7 @@ def local_site():
 
 @pytest.fixture
 def private_networks(monkeypatch):
-    monkeypatch.setenv("EXECUTOR_ALLOW_PRIVATE_NETWORKS", "true")
-    documents._settings.cache_clear()
-    yield
-    monkeypatch.delenv("EXECUTOR_ALLOW_PRIVATE_NETWORKS")
-    documents._settings.cache_clear()
+    monkeypatch.setattr(outbound, "_configured", outbound.Policy(allow_private=True))
 
 
 async def load(url: str) -> dict:
@@ -331,7 +306,6 @@ async def load(url: str) -> dict:
     "http://100.64.0.1/", "http://224.0.0.1/",
 ])
 async def test_web_loader_refuses_non_public_addresses(url):
-    documents._settings.cache_clear()
     with pytest.raises(NodeError, match="refusing"):
         await load(url)
 

@@ -145,7 +145,7 @@ def compile_workflow(flow: dict, limits: Limits, checkpointer=None) -> CompiledW
     return CompiledWorkflow(
         graph=graph.compile(checkpointer=checkpointer, name="workflow"),
         nodes=nodes, end_ids=end_ids, interrupts=any(n.interrupts for n in nodes.values()),
-        subworkflows=[(n.node_id, n.workflow_id, n.version) for n in nodes.values() if n.type == "sub_workflow"],
+        subworkflows=[(n.node_id, workflow_id, version) for n in nodes.values() for workflow_id, version in n.workflows()],
         # LangGraph counts supersteps; loops multiply them. Generous, but still a bound.
         recursion_limit=max(25, (len(nodes) + 1) * (loops + 1) * 2))
 

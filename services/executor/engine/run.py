@@ -9,7 +9,6 @@ first, then the terminal event, so a client that sees `run_completed` reads a fi
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -21,23 +20,13 @@ from langgraph.errors import GraphBubbleUp, GraphRecursionError
 from langgraph.types import Command
 
 from services.executor.engine.compile import CompiledWorkflow, StepPolicy
+from services.executor.engine.credentials import RunCredentials
 from services.executor.engine.events import EventLog
-from services.executor.nodes.base import Node, NodeContext, NodeError, NodeResult
+from services.executor.nodes.base import Node, NodeContext, NodeError, NodeResult, summarize
 
 log = logging.getLogger(__name__)
 
-SUMMARY_CHARS = 2000
-
-
-def summarize(value: Any) -> Any:
-    """An output as it appears in events: small values as they are, large ones cut (the run keeps the rest)."""
-    if isinstance(value, str):
-        return value if len(value) <= SUMMARY_CHARS else value[:SUMMARY_CHARS] + "…"
-    try:
-        text = json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        return str(value)[:SUMMARY_CHARS]
-    return value if len(text) <= SUMMARY_CHARS else text[:SUMMARY_CHARS] + "…"
+MAX_RETRY_AFTER = 60.0  # seconds: a longer Retry-After fails the node instead of holding the run
 
 
 class RunFailed(Exception):
@@ -47,12 +36,33 @@ class RunFailed(Exception):
 
 
 @dataclass
+class Usage:
+    """Tokens a run's models used (all nodes, all attempts, sub-workflows included)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    by_node: dict[str, list[int]] = field(default_factory=dict)  # node id -> [input, output] of its current run
+
+    def add(self, node_id: str, input_tokens: int, output_tokens: int) -> None:
+        self.input_tokens += input_tokens
+        self.output_tokens += output_tokens
+        counts = self.by_node.setdefault(node_id, [0, 0])
+        counts[0] += input_tokens
+        counts[1] += output_tokens
+
+    def take(self, node_id: str) -> dict | None:
+        counts = self.by_node.pop(node_id, None)
+        return {"input_tokens": counts[0], "output_tokens": counts[1]} if counts else None
+
+
+@dataclass
 class Outcome:
     status: str  # succeeded | failed | cancelled | interrupted
     output: Any = None
     error: dict | None = None
     interrupt: dict | None = None
     row: dict | None = None  # the execution as recorded at the end (set by Executions._record)
+    usage: Usage | None = None  # the tokens this attempt of the run used
 
 
 SubworkflowRunner = Callable[["RunContext", str, int, Any, str], Awaitable[Any]]
@@ -70,6 +80,17 @@ class RunContext:
     depth: int = 0
     prefix: str = ""  # node ids of a sub-workflow's events: "<parent node>/<node>"
     emitters: dict = field(default_factory=dict)
+    credentials: RunCredentials | None = None
+    usage: Usage = field(default_factory=Usage)
+
+    async def secret(self, ref) -> str:
+        """The plaintext of a credential (engine.credentials.CredentialRef) for this run."""
+        if self.credentials is None:
+            raise NodeError("credentials are not available here")
+        return await self.credentials.secret(ref)
+
+    def record_usage(self, node_id: str, input_tokens: int, output_tokens: int) -> None:
+        self.usage.add(self.prefix + node_id, input_tokens, output_tokens)
 
     def emitter(self, node_id: str):
         emit = self.emitters.get(node_id)
@@ -92,8 +113,10 @@ class RunContext:
         self.events.emit("node_started", node_id, {"type": node.type})
         error = ""
         code = "NODE_FAILED"
+        retry_after = 0.0
         for attempt in range(1, policy.attempts + 1):
             started = time.perf_counter()
+            retry_after, retryable = 0.0, True
             try:
                 if policy.timeout_seconds:
                     result = await asyncio.wait_for(node.run(ctx), policy.timeout_seconds)
@@ -104,7 +127,8 @@ class RunContext:
             except TimeoutError:
                 code, error = "NODE_TIMEOUT", f"timed out after {policy.timeout_seconds:g} s"
             except NodeError as exc:
-                code, error = "NODE_FAILED", str(exc)
+                code, error = exc.code, str(exc)
+                retry_after, retryable = exc.retry_after, exc.retryable
             except RunFailed:
                 raise
             except Exception as exc:  # a bug or a library error: logged in full, shown briefly
@@ -117,13 +141,26 @@ class RunContext:
                     payload["route"] = result.route
                 if attempt > 1:
                     payload["attempt"] = attempt
+                usage = self.usage.take(node_id)
+                if usage:
+                    payload["usage"] = usage
                 self.events.emit("node_completed", node_id, payload)
                 return result
+            if self.credentials is not None:
+                error = self.credentials.mask(error)
+            if not retryable:
+                break
             if attempt < policy.attempts:
-                delay = policy.backoff_seconds * (2 ** (attempt - 1))
-                self.events.emit("node_retry", node_id, {"attempt": attempt, "error": error, "delay_seconds": delay})
+                # A provider's Retry-After is honoured when it asks for longer than the node's backoff.
+                delay = max(policy.backoff_seconds * (2 ** (attempt - 1)), min(retry_after, MAX_RETRY_AFTER))
+                self.events.emit("node_retry", node_id, {"attempt": attempt, "error": error, "code": code,
+                                                         "delay_seconds": delay})
                 await asyncio.sleep(delay)
-        self.events.emit("node_failed", node_id, {"error": error, "code": code, "attempts": policy.attempts})
+        failed = {"error": error, "code": code, "attempts": attempt}
+        usage = self.usage.take(node_id)
+        if usage:
+            failed["usage"] = usage
+        self.events.emit("node_failed", node_id, failed)
         raise RunFailed(code, f"node {node_id} failed: {error}", node_id)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import importlib
+import json
 import pkgutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,18 @@ CATEGORIES = ("control", "llms", "agents", "tools", "memory", "chains", "retriev
 
 
 class NodeError(Exception):
-    """A node failed for a reason its user can act on (the message is shown in node_failed / run_failed)."""
+    """A node failed for a reason its user can act on (the message is shown in node_failed / run_failed).
+
+    `retryable` False fails the node at once whatever its retry policy (a wrong API key stays wrong);
+    `retry_after` is how long the other side asked us to wait (a provider's 429), in seconds."""
+
+    code = "NODE_FAILED"
+
+    def __init__(self, message: str, *, code: str = "", retryable: bool = True, retry_after: float = 0.0):
+        super().__init__(message)
+        if code:
+            self.code = code
+        self.retryable, self.retry_after = retryable, retry_after
 
 
 class ParamError(Exception):
@@ -75,6 +87,10 @@ class Node(abc.ABC):
 
     def configure(self, params: dict) -> None:  # noqa: B027 (optional: nodes without parameters skip it)
         """Check and keep the parameters; raise ParamError. Runs once, when the graph is compiled."""
+
+    def workflows(self) -> list[tuple[str, int]]:
+        """Other workflows this node runs, (id, version or 0 for current): pinned when a run starts."""
+        return []
 
     @abc.abstractmethod
     async def run(self, ctx: NodeContext) -> NodeResult:
@@ -144,8 +160,6 @@ def number_param(params: dict, name: str, *, default: float, minimum: float, max
 
 def as_text(value: Any) -> str:
     """A node input as text: strings as they are, a message-like object's text, anything else as JSON."""
-    import json
-
     if isinstance(value, str):
         return value
     if isinstance(value, dict):
@@ -155,3 +169,17 @@ def as_text(value: Any) -> str:
     if value is None:
         return ""
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+SUMMARY_CHARS = 2000
+
+
+def summarize(value: Any) -> Any:
+    """An output as it appears in events: small values as they are, large ones cut (the run keeps the rest)."""
+    if isinstance(value, str):
+        return value if len(value) <= SUMMARY_CHARS else value[:SUMMARY_CHARS] + "…"
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return str(value)[:SUMMARY_CHARS]
+    return value if len(text) <= SUMMARY_CHARS else text[:SUMMARY_CHARS] + "…"

@@ -215,6 +215,9 @@ class SubWorkflow(Node):
         self.workflow_id = text_param(params, "workflow_id", required=True, max_length=100)
         self.version = int_param(params, "version", default=0, minimum=0, maximum=1_000_000)
 
+    def workflows(self) -> list[tuple[str, int]]:
+        return [(self.workflow_id, self.version)]
+
     async def run(self, ctx: NodeContext) -> NodeResult:
         return NodeResult(await ctx.services.run_subworkflow(self.workflow_id, self.version, ctx.input, ctx.node_id))
 

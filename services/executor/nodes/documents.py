@@ -6,18 +6,15 @@ A document is {"content": text, "metadata": {...}}; the splitter outputs a list 
 from __future__ import annotations
 
 import asyncio
-import functools
-import ipaddress
 import re
-import socket
 from collections import deque
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 from langchain_core.messages import HumanMessage, SystemMessage
 
+from services.executor.nodes import outbound
 from services.executor.nodes.base import (
     Node,
     NodeContext,
@@ -28,9 +25,7 @@ from services.executor.nodes.base import (
     int_param,
     text_param,
 )
-from services.executor.nodes.chat import MODEL_PROPERTIES, model_params, stream_answer
-from services.executor.nodes.llms import chat_model_for
-from services.executor.settings import ExecutorSettings
+from services.executor.nodes.chat import MODEL_PROPERTIES, ModelNode, ask, stream_answer
 
 # --- documents ------------------------------------------------------------------------------------------
 
@@ -126,7 +121,7 @@ COMBINE_PROMPT = ("The user sends summaries of consecutive parts of one document
                   "summary of the whole document. Answer with the summary only.")
 
 
-class Summarize(Node):
+class Summarize(ModelNode):
     type = "summarize"
     category = "chains"
     display_name = "Summarize"
@@ -134,11 +129,10 @@ class Summarize(Node):
                    "`map_reduce` summarizes each chunk and then combines the summaries. Streams the summary.")
     params_schema = {"type": "object", "required": ["model"], "properties": {
         **MODEL_PROPERTIES, "strategy": {"type": "string", "enum": ["stuff", "map_reduce"]}}}
-    credential_type = "openai"
     default_timeout_seconds = 300.0
+    default_temperature = 0.3
 
-    def configure(self, params: dict) -> None:
-        self.model, self.temperature = model_params(params, temperature=0.3)
+    def configure_node(self, params: dict) -> None:
         self.strategy = text_param(params, "strategy", default="stuff", max_length=20)
         if self.strategy not in ("stuff", "map_reduce"):
             raise ParamError("strategy", "must be 'stuff' or 'map_reduce'")
@@ -150,134 +144,33 @@ class Summarize(Node):
         if len(texts) > MAX_SUMMARY_CHUNKS:
             raise NodeError(f"the input has {len(texts)} chunks; at most {MAX_SUMMARY_CHUNKS} can be summarized "
                             "(split into larger chunks)")
-        model = chat_model_for(self.model, self.temperature, None)
         if self.strategy == "stuff" or len(texts) == 1:
-            summary = await stream_answer(model, [SystemMessage(SUMMARY_PROMPT), HumanMessage("\n\n".join(texts))], ctx)
-            return NodeResult(summary)
+            messages = [SystemMessage(SUMMARY_PROMPT), HumanMessage("\n\n".join(texts))]
+            return NodeResult(await stream_answer(self.spec, messages, ctx))
         gate = asyncio.Semaphore(MAP_CONCURRENCY)
 
         async def summarize(text: str) -> str:
             async with gate:
-                answer = await model.ainvoke([SystemMessage(SUMMARY_PROMPT), HumanMessage(text)])
-            return answer.content if isinstance(answer.content, str) else as_text(answer.content)
+                return await ask(self.spec, [SystemMessage(SUMMARY_PROMPT), HumanMessage(text)], ctx)
 
         summaries = await asyncio.gather(*(summarize(text) for text in texts))
         combined = "\n\n".join(s.strip() for s in summaries if s.strip())
-        return NodeResult(await stream_answer(model, [SystemMessage(COMBINE_PROMPT), HumanMessage(combined)], ctx))
+        return NodeResult(await stream_answer(self.spec, [SystemMessage(COMBINE_PROMPT), HumanMessage(combined)], ctx))
 
 
 # --- loading web pages ----------------------------------------------------------------------------------
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 FETCH_SECONDS = 10.0
-MAX_REDIRECTS = 5
-# Cloud metadata endpoints: refused even where private networks are allowed.
-METADATA_ADDRESSES = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
-USER_AGENT = "agentic-platform-executor/0.1 (web_loader)"
 
 
-@functools.cache
-def _settings() -> ExecutorSettings:
-    return ExecutorSettings()
-
-
-class UnsafeURL(NodeError):
-    """A URL the executor refuses to fetch (scheme, or an address that is not on the public internet)."""
-
-
-def check_url(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port) of an http(s) URL; raises UnsafeURL."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise UnsafeURL(f"{url!r} is not a valid URL: {exc}") from None
-    if parts.scheme not in ("http", "https"):
-        raise UnsafeURL(f"only http and https URLs can be loaded, not {parts.scheme or 'a URL without scheme'}:")
-    if not parts.hostname:
-        raise UnsafeURL(f"{url!r} has no host")
-    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
-
-
-def refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_private: bool) -> str:
-    """Why an address may not be fetched ('' if it may)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    if address in METADATA_ADDRESSES:
-        return "a cloud metadata address"
-    if address.is_multicast or address.is_unspecified:
-        return "a multicast or unspecified address"
-    if allow_private:
-        return ""
-    for kind in ("loopback", "link_local", "private", "reserved"):
-        if getattr(address, f"is_{kind}"):
-            return f"a {kind.replace('_', '-')} address"
-    if not address.is_global:
-        return "not a public address"
-    return ""
-
-
-async def _resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise NodeError(f"cannot resolve {host}: {exc.strerror or exc}") from None
-    addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
-    if not addresses:
-        raise NodeError(f"cannot resolve {host}")
-    return addresses
-
-
-async def resolve_public(host: str, port: int) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    """The address to connect to: the host resolved once; every address it resolves to must be allowed."""
-    try:
-        addresses = [ipaddress.ip_address(host)]
-    except ValueError:
-        addresses = await _resolve(host, port)
-    allow_private = _settings().allow_private_networks
-    for address in addresses:
-        reason = refusal(address, allow_private)
-        if reason:
-            raise UnsafeURL(f"refusing to load {host}: {address} is {reason}")
-    return addresses[0]
-
-
-async def fetch_page(url: str) -> tuple[str, bytes, str, bool]:
-    """GET url, connecting only to checked addresses and re-checking every redirect.
-    Returns (final url, body up to MAX_BODY_BYTES, content type, truncated)."""
-    async with httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=FETCH_SECONDS) as client:
-        for _ in range(MAX_REDIRECTS + 1):
-            scheme, host, port = check_url(url)
-            address = await resolve_public(host, port)
-            parts = urlsplit(url)
-            ip_host = f"[{address}]" if address.version == 6 else str(address)
-            target = urlunsplit((scheme, f"{ip_host}:{port}", parts.path or "/", parts.query, ""))
-            name = f"[{host}]" if ":" in host else host
-            default_port = port == (443 if scheme == "https" else 80)
-            headers = {"Host": name if default_port else f"{name}:{port}", "User-Agent": USER_AGENT,
-                       "Accept": "text/html,text/plain;q=0.9,*/*;q=0.5"}
-            request = client.build_request("GET", target, headers=headers,
-                                           extensions={"sni_hostname": host} if scheme == "https" else {})
-            response = await client.send(request, stream=True)
-            try:
-                if response.is_redirect:
-                    location = response.headers.get("location", "")
-                    url = urljoin(url, location)
-                    continue
-                if response.status_code >= 400:
-                    raise NodeError(f"{url} answered HTTP {response.status_code}")
-                body, truncated = bytearray(), False
-                async for data in response.aiter_bytes():
-                    body += data
-                    if len(body) > MAX_BODY_BYTES:
-                        del body[MAX_BODY_BYTES:]
-                        truncated = True
-                        break
-                content_type = response.headers.get("content-type", "")
-                return url, bytes(body), content_type, truncated
-            finally:
-                await response.aclose()
-    raise NodeError(f"too many redirects (more than {MAX_REDIRECTS}) from {url}")
+async def fetch_page(url: str) -> outbound.Fetched:
+    """GET a page through the outbound guard; an HTTP error status is the node's error."""
+    fetched = await outbound.fetch(url, headers={"Accept": "text/html,text/plain;q=0.9,*/*;q=0.5"},
+                                   timeout=FETCH_SECONDS, max_bytes=MAX_BODY_BYTES)
+    if fetched.status >= 400:
+        raise NodeError(f"{fetched.url} answered HTTP {fetched.status}")
+    return fetched
 
 
 class _TextExtractor(HTMLParser):
@@ -342,18 +235,20 @@ class WebLoader(Node):
     def configure(self, params: dict) -> None:
         self.url = text_param(params, "url", required=True, max_length=2000).strip()
         try:
-            check_url(self.url)
-        except UnsafeURL as exc:
+            outbound.check_url(self.url)
+        except outbound.UnsafeURL as exc:
             raise ParamError("url", str(exc)) from None
 
     async def run(self, ctx: NodeContext) -> NodeResult:
         try:
             async with asyncio.timeout(FETCH_SECONDS):
-                url, body, content_type, truncated = await fetch_page(self.url)
+                page = await fetch_page(self.url)
         except TimeoutError:
             raise NodeError(f"loading {self.url} took longer than {FETCH_SECONDS:g} s") from None
         except httpx.HTTPError as exc:
             raise NodeError(f"cannot load {self.url}: {type(exc).__name__} {exc}".strip()) from None
+        url, body, truncated = page.url, page.body, page.truncated
+        content_type = page.headers.get("content-type", "")
         media_type = content_type.split(";")[0].strip().lower()
         if media_type and not (media_type.startswith("text/") or media_type in _TEXT_TYPES):
             raise NodeError(f"{url} is {media_type}, not a web page or text")

@@ -1,0 +1,179 @@
+"""The outbound-address guard (DESIGN §4): every request a node makes to an address a workflow names.
+
+Resolve once, check every address the name resolves to, connect to the checked address (the Host header and
+TLS SNI keep the name), re-check on every redirect; only http and https. Private, loopback, link-local and
+reserved addresses are refused unless the operator allows them: `EXECUTOR_OUTBOUND_ALLOW` lists networks
+(e.g. ["127.0.0.1/32"] for an Ollama on the same host), `EXECUTOR_ALLOW_PRIVATE_NETWORKS` allows all of them.
+Cloud metadata addresses are refused always.
+
+Provider base URLs are checked the same way before a model is called; the provider's client then connects by
+name itself, so a name that changes its address between the check and the call (DNS rebinding) is a residual
+risk there, which the allow-list of networks keeps small. The HTTP tool and the web loader connect to the
+checked address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import httpx
+
+from services.executor.nodes.base import NodeError
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+MAX_REDIRECTS = 5
+# Cloud metadata endpoints: refused even where private networks are allowed.
+METADATA_ADDRESSES = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
+USER_AGENT = "agentic-platform-executor/0.1"
+
+
+class UnsafeURL(NodeError):
+    """A URL the executor refuses to fetch (scheme, or an address that is not on the public internet)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, code="UNSAFE_URL", retryable=False)
+
+
+@dataclass(frozen=True)
+class Policy:
+    allow_private: bool = False
+    allowed: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    @classmethod
+    def of(cls, allow_private: bool, networks: list[str]) -> Policy:
+        return cls(allow_private, tuple(ipaddress.ip_network(n, strict=False) for n in networks))
+
+
+@functools.cache
+def _from_environment() -> Policy:
+    from services.executor.settings import ExecutorSettings
+
+    settings = ExecutorSettings()
+    return Policy.of(settings.allow_private_networks, settings.outbound_allow)
+
+
+_configured: Policy | None = None
+
+
+def configure(settings) -> None:
+    """The running executor's policy (server start); without it the environment's settings apply."""
+    global _configured
+    _configured = Policy.of(settings.allow_private_networks, settings.outbound_allow)
+
+
+def policy() -> Policy:
+    return _configured or _from_environment()
+
+
+def refusal(address: Address, rules: Policy) -> str:
+    """Why an address may not be fetched ('' if it may)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    if address in METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    if address.is_multicast or address.is_unspecified:
+        return "a multicast or unspecified address"
+    if rules.allow_private or any(address.version == n.version and address in n for n in rules.allowed):
+        return ""
+    for kind in ("loopback", "link_local", "private", "reserved"):
+        if getattr(address, f"is_{kind}"):
+            return f"a {kind.replace('_', '-')} address"
+    if not address.is_global:
+        return "not a public address"
+    return ""
+
+
+def check_url(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of an http(s) URL; raises UnsafeURL."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise UnsafeURL(f"{url!r} is not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise UnsafeURL(f"only http and https URLs can be used, not {parts.scheme or 'a URL without scheme'}:")
+    if not parts.hostname:
+        raise UnsafeURL(f"{url!r} has no host")
+    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+async def _resolve(host: str, port: int) -> list[Address]:
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise NodeError(f"cannot resolve {host}: {exc.strerror or exc}") from None
+    addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+    if not addresses:
+        raise NodeError(f"cannot resolve {host}")
+    return addresses
+
+
+async def resolve_allowed(host: str, port: int) -> Address:
+    """The address to connect to: the host resolved once; every address it resolves to must be allowed."""
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        addresses = await _resolve(host, port)
+    rules = policy()
+    for address in addresses:
+        reason = refusal(address, rules)
+        if reason:
+            raise UnsafeURL(f"refusing to connect to {host}: {address} is {reason}")
+    return addresses[0]
+
+
+async def check_base_url(url: str) -> None:
+    """A provider base URL from a workflow: http(s) and only allowed addresses."""
+    _, host, port = check_url(url)
+    await resolve_allowed(host, port)
+
+
+@dataclass
+class Fetched:
+    url: str  # after redirects
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    truncated: bool
+
+
+async def fetch(url: str, *, method: str = "GET", headers: dict | None = None, body: bytes | None = None,
+                timeout: float = 10.0, max_bytes: int = 2 * 1024 * 1024) -> Fetched:
+    """One request (and its redirects), connecting only to checked addresses. The body is read up to
+    max_bytes. Raises UnsafeURL, NodeError (too many redirects) or httpx.HTTPError."""
+    async with httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=timeout) as client:
+        for _ in range(MAX_REDIRECTS + 1):
+            scheme, host, port = check_url(url)
+            address = await resolve_allowed(host, port)
+            parts = urlsplit(url)
+            ip_host = f"[{address}]" if address.version == 6 else str(address)
+            target = urlunsplit((scheme, f"{ip_host}:{port}", parts.path or "/", parts.query, ""))
+            name = f"[{host}]" if ":" in host else host
+            default_port = port == (443 if scheme == "https" else 80)
+            sent = {"User-Agent": USER_AGENT, **(headers or {}),
+                    "Host": name if default_port else f"{name}:{port}"}
+            request = client.build_request(method, target, headers=sent, content=body,
+                                           extensions={"sni_hostname": host} if scheme == "https" else {})
+            response = await client.send(request, stream=True)
+            try:
+                if response.is_redirect:
+                    url = urljoin(url, response.headers.get("location", ""))
+                    if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
+                        method, body = "GET", None
+                    continue
+                data, truncated = bytearray(), False
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > max_bytes:
+                        del data[max_bytes:]
+                        truncated = True
+                        break
+                return Fetched(url, response.status_code, response.headers, bytes(data), truncated)
+            finally:
+                await response.aclose()
+    raise NodeError(f"too many redirects (more than {MAX_REDIRECTS}) from {url}")

@@ -1,0 +1,1 @@
+"""Fake third-party servers for tests (model providers, search APIs) speaking their real wire formats."""
