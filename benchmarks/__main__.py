@@ -5,6 +5,8 @@ Langflow ~105 GET-flow/s and 40 s cold start / 1.1 GiB idle, Flowise ~25 GET/s w
 Executor, through the gateway: >= 300 runs/s at 8 clients and p50 <= 6 ms at 1 client for a 3-node no-LLM
 workflow (LangGraph Server 122 runs/s, Flowise 78/s and 19 ms, Langflow 13/s and 62 ms); first SSE event
 <= 5 ms (Flowise 7.7 ms, Langflow 52 ms); >= 5,000 streamed token events/s for one run.
+Vectorstore: see benchmarks/vectorstore.py. `python -m benchmarks [gateway] [executor] [vectorstore]` runs only
+the sections named.
 """
 
 import asyncio
@@ -23,6 +25,7 @@ import httpx
 import psutil
 
 from benchmarks.load import build_request, percentile, run_load, sse_request
+from benchmarks.vectorstore import measure_vectorstore
 from services.launcher import SERVICES
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
@@ -207,7 +210,7 @@ async def _measure_executor(port: int, client: httpx.AsyncClient, bearer: dict, 
     print(f"{'executor RSS after the runs':<34} {executor_rss_mib(proc):8.0f} MiB")
 
 
-async def measure(port: int, proc: subprocess.Popen) -> None:
+async def measure(port: int, proc: subprocess.Popen, sections: list[str]) -> None:
     base = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient(base_url=base, timeout=10) as client:
         session = (await client.post("/api/v1/auth/signup", json={
@@ -220,6 +223,8 @@ async def measure(port: int, proc: subprocess.Popen) -> None:
         created.raise_for_status()
         workflow_path = f"/api/v1/workflows/{created.json()['id']}"
 
+    if sections and "gateway" not in sections:
+        return await _sections(port, bearer, proc, sections)
     print(f"\n{'route':<34} {'rate':>8}")
     cases = [("GET /healthz (no downstream)", "/healthz", {}),
              ("GET /api/v1/auth/jwks (gRPC, no DB)", "/api/v1/auth/jwks", {}),
@@ -231,7 +236,14 @@ async def measure(port: int, proc: subprocess.Popen) -> None:
         await run_load("127.0.0.1", port, path, headers, concurrency=8, seconds=1)  # warm-up
         result = await run_load("127.0.0.1", port, path, headers, concurrency=32, seconds=SECONDS)
         print(result.line(name))
-    await measure_executor(port, bearer, proc)
+    await _sections(port, bearer, proc, sections)
+
+
+async def _sections(port: int, bearer: dict, proc: subprocess.Popen, sections: list[str]) -> None:
+    if not sections or "executor" in sections:
+        await measure_executor(port, bearer, proc)
+    if not sections or "vectorstore" in sections:
+        await measure_vectorstore(port, bearer)
 
 
 def main() -> None:
@@ -244,7 +256,7 @@ def main() -> None:
             ours, pg = tree_rss_mib(proc)
             print(f"idle memory: platform processes {ours:.0f} MiB (of which executor {executor_rss_mib(proc):.0f} "
                   f"MiB), embedded PostgreSQL {pg:.0f} MiB")
-            asyncio.run(measure(port, proc))
+            asyncio.run(measure(port, proc, sys.argv[1:]))
         except Exception:
             print("the suite's last output lines:\n" + "".join(tail), file=sys.stderr)
             raise

@@ -91,6 +91,12 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, (await reader.readexactly(length)) if length else b""
 
 
+async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> tuple[int, bytes]:
+    """One request on a keep-alive connection: (status, body)."""
+    writer.write(request)
+    return await _read_response(reader)
+
+
 async def run_load(host: str, port: int, path: str, headers: dict[str, str], *, concurrency: int = 32,
                    seconds: float = 5.0, max_requests: int = 100_000, expect: int = 200,
                    method: str = "GET", body: object | None = None, markers: tuple[bytes, ...] = ()) -> LoadResult:

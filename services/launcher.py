@@ -52,6 +52,7 @@ SERVICES: list[ServiceSpec] = [
     ServiceSpec("auth", 50051),
     ServiceSpec("workflow", 50052),
     ServiceSpec("executor", 50053),
+    ServiceSpec("vectorstore", 50054),
 ]
 GATEWAY_PORT = 8080
 # Who may obtain a service identity from auth (IssueServiceToken).
@@ -109,6 +110,7 @@ def child_env(database_url: str, extra: dict[str, str], role_passwords: dict[str
     addresses = {spec.name: spec.address for spec in SERVICES}
     env.setdefault("WORKFLOW_EXECUTOR_ADDRESS", addresses["executor"])
     env.setdefault("EXECUTOR_WORKFLOW_ADDRESS", addresses["workflow"])
+    env.setdefault("EXECUTOR_VECTORSTORE_ADDRESS", addresses["vectorstore"])
     # Each service (and the gateway) proves its identity to auth with its entry of AUTH_SERVICE_SECRETS.
     service_secrets = json.loads(env.get("AUTH_SERVICE_SECRETS") or "{}")
     for name, secret in service_secrets.items():

@@ -17,7 +17,7 @@ from services.common.db import role_url
 os.environ.setdefault("AUTH_ARGON2_TIME_COST", "1")
 os.environ.setdefault("AUTH_ARGON2_MEMORY_KIB", "8192")
 # Every platform identity of the suite, as auth knows them (AUTH_SERVICE_SECRETS).
-SERVICE_SECRETS = {name: f"test-{name}-secret" for name in ("executor", "workflow", "gateway")}
+SERVICE_SECRETS = {name: f"test-{name}-secret" for name in ("executor", "workflow", "vectorstore", "gateway")}
 ROLE_PASSWORD = "test-role-password"
 
 
@@ -61,8 +61,10 @@ async def auth_service(migrated_database):
     settings = AuthSettings(
         database_url=as_service(migrated_database, "auth"), port=0, service_secrets=SERVICE_SECRETS,
         credential_keys={"1": base64.b64encode(os.urandom(32)).decode()},
-        # The suite signs up hundreds of users from 127.0.0.1; the sign-up throttle has its own test.
-        max_sign_ups_per_address=100_000,
+        # The suite signs up hundreds of users from 127.0.0.1, and the fuzzers fail sign-ins and service-token
+        # requests from it by the hundred; each throttle has its own test (tests/auth/test_throttling_grpc.py).
+        max_sign_ups_per_address=100_000, max_failures_per_address=100_000,
+        max_service_token_failures_per_minute=100_000,
     )
     running = await auth_server.start(settings)
     yield running
@@ -109,11 +111,12 @@ def executor_settings(database_url: str, auth_address: str, workflow_address: st
 
 
 @pytest.fixture(scope="session")
-async def executor_service(auth_service, workflow_service, migrated_database, executor_port):
+async def executor_service(auth_service, workflow_service, vectorstore_service, migrated_database, executor_port):
     from services.executor import server as executor_server
 
     running = await executor_server.start(executor_settings(
-        migrated_database, auth_service.address, workflow_service.address, port=executor_port, replica_id="replica-a"))
+        migrated_database, auth_service.address, workflow_service.address, port=executor_port, replica_id="replica-a",
+        vectorstore_address=vectorstore_service.address))
     yield running
     await running.stop(0)
 
@@ -149,9 +152,41 @@ async def serve_gateway(**addresses):
 
 
 @pytest.fixture(scope="session")
-async def gateway_url(auth_service, workflow_service, executor_service):
+async def gateway_url(auth_service, workflow_service, executor_service, vectorstore_service):
     url, server, task = await serve_gateway(auth=auth_service.address, workflow=workflow_service.address,
-                                            executor=executor_service.address)
+                                            executor=executor_service.address, vectorstore=vectorstore_service.address)
     yield url
     server.should_exit = True
     await task
+
+
+def vectorstore_settings(database_url: str, auth_address: str, **overrides):
+    from services.vectorstore.settings import VectorstoreSettings
+
+    values = {"database_url": as_service(database_url, "vectorstore"), "port": 0, "auth_address": auth_address,
+              "poll_seconds": 0.5, "lease_seconds": 3.0, "shutdown_grace_seconds": 1.0,
+              "max_upload_bytes": 2 * 1024 * 1024, "allow_private_networks": False,
+              "service_secret": SERVICE_SECRETS["vectorstore"], **overrides}
+    return VectorstoreSettings(**values)
+
+
+@pytest.fixture(scope="session")
+def fake_embeddings():
+    """A local OpenAI-compatible /v1/embeddings server (the real `openai` client talks to it)."""
+    from tests.vectorstore.fake_openai import serve
+
+    server = serve()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+async def vectorstore_service(auth_service, migrated_database, fake_embeddings):
+    from services.vectorstore import server as vectorstore_server
+
+    running = await vectorstore_server.start(vectorstore_settings(
+        migrated_database, auth_service.address, replica_id="vectorstore-a", openai_base_url=fake_embeddings.url,
+        openai_api_key="sk-test-key"))
+    yield running
+    await running.stop(0)

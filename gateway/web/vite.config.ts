@@ -7,5 +7,5 @@ export default defineConfig({
   plugins: [react()],
   build: { outDir: "dist", assetsDir: "assets", sourcemap: false, chunkSizeWarningLimit: 800 },
   server: { proxy: { "/api": "http://127.0.0.1:8080" } },
-  test: { environment: "node", include: ["src/**/*.test.ts"] },
+  test: { environment: "node", include: ["src/**/*.test.ts", "src/**/*.test.tsx"] },
 });

@@ -52,6 +52,19 @@ def _tolerant(deserializer):
     return parse
 
 
+def _check(request) -> None:
+    """The edge rule of every service (services.common.validation), on a parsed request."""
+    if request is _UNPARSEABLE:
+        raise InvalidArgument("request", "could not be parsed: malformed, not UTF-8 or nested too deeply")
+    check_request(request)
+
+
+async def _parsed(requests):
+    async for request in requests:
+        _check(request)
+        yield request
+
+
 async def _abort(context: grpc.aio.ServicerContext, status) -> None:
     converted = rpc_status.to_status(status)
     await context.abort(converted.code, converted.details, converted.trailing_metadata)
@@ -75,6 +88,12 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_unary:
             wrapped = grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(handler.unary_unary, method, rule),
+                request_deserializer=_tolerant(handler.request_deserializer),
+                response_serializer=handler.response_serializer,
+            )
+        elif handler.stream_unary:  # client streaming (uploads): every message is checked as it arrives
+            wrapped = grpc.stream_unary_rpc_method_handler(
+                self._wrap_unary(handler.stream_unary, method, rule, streamed=True),
                 request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
@@ -108,14 +127,15 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             raise Unauthenticated("service tokens cannot act as users")
         return verified
 
-    def _wrap_unary(self, behavior, method: str, rule: str | None):
+    def _wrap_unary(self, behavior, method: str, rule: str | None, streamed: bool = False):
         async def handle(request, context):
             started = time.perf_counter()
             try:
                 caller_ctx.set_current(await self._authenticate(rule, context))
-                if request is _UNPARSEABLE:
-                    raise InvalidArgument("request", "could not be parsed: malformed, not UTF-8 or nested too deeply")
-                check_request(request)
+                if streamed:
+                    request = _parsed(request)
+                else:
+                    _check(request)
                 return await behavior(request, context)
             except DomainError as exc:
                 _log_failure(method, exc, started)
@@ -133,9 +153,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             started = time.perf_counter()
             try:
                 caller_ctx.set_current(await self._authenticate(rule, context))
-                if request is _UNPARSEABLE:
-                    raise InvalidArgument("request", "could not be parsed: malformed, not UTF-8 or nested too deeply")
-                check_request(request)
+                _check(request)
                 async for response in behavior(request, context):
                     yield response
             except DomainError as exc:

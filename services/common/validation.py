@@ -21,6 +21,12 @@ LIMITS_BY_NAME = {"description": 2000, "message": 2000, "version_message": 2000,
 LIMITS_BY_FIELD = {
     "agentic.workflow.v1.Workflow.description": 10_000,
     "agentic.workflow.v1.WorkflowDocument.description": 10_000,
+    # a document's text is bounded by the gRPC message size (and the gateway's body limit)
+    "agentic.vectorstore.v1.CreateDocumentRequest.text": 64 * 1024 * 1024,
+    "agentic.vectorstore.v1.ImportDocumentRequest.url": 2048,
+    "agentic.vectorstore.v1.SearchRequest.query": 10_000,
+    "agentic.vectorstore.v1.EvaluationRun.query": 100_000,
+    "agentic.vectorstore.v1.EvaluationRun.response": 100_000,
 }
 MAX_REPORTED = 10
 # google.protobuf.Timestamp: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z; Duration: about ±10,000 years.
@@ -43,6 +49,16 @@ def require_text(value: str, field: str, max_length: int = 200) -> str:
     if len(value) > max_length:
         raise InvalidArgument(field, f"must be at most {max_length} characters")
     return value
+
+
+def parse_etag(etag: str, field: str) -> int | None:
+    """The revision in an etag we issued ('"3"', W/ allowed); None when the client sent none."""
+    if not etag:
+        return None
+    try:
+        return int(etag.replace("W/", "").strip('"'))
+    except ValueError:
+        raise InvalidArgument(field, "not an etag returned by this API") from None
 
 
 def max_chars(field: d.FieldDescriptor) -> int:

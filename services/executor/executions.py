@@ -60,9 +60,11 @@ def _pin_key(workflow_id: str, version: int) -> str:
 
 class Executions:
     def __init__(self, db: Database, bus: EventBus, replica: Replica, source: WorkflowSource,
-                 settings: ExecutorSettings, checkpointer, credentials: CredentialResolver | None = None):
+                 settings: ExecutorSettings, checkpointer, credentials: CredentialResolver | None = None,
+                 vectorstore=None):
         self.db, self.bus, self.replica, self.source, self.settings = db, bus, replica, source, settings
         self.credentials = credentials
+        self.vectorstore = vectorstore  # gRPC channel for retrieval nodes
         self.checkpointer = checkpointer
         self.limits = Limits(settings.max_nodes, settings.max_edges, settings.max_flow_data_bytes)
         self.graphs = GraphCache(settings.graph_cache_size)
@@ -123,7 +125,8 @@ class Executions:
         compiled = await self._stored_compiled(uuid.UUID(workflow_id), pinned, False)
         child = RunContext(parent.execution_id, parent.org_id, value, [], parent.pins, parent.events,
                            self.run_subworkflow, parent.depth + 1, f"{parent.prefix}{node_id}/",
-                           credentials=parent.credentials, usage=parent.usage)
+                           credentials=parent.credentials, usage=parent.usage,
+                           vectorstore=parent.vectorstore, caller_metadata=parent.caller_metadata)
         outcome = await drive(compiled, child, checkpointed=False)
         if outcome.status != "succeeded":
             error = outcome.error or {}
@@ -211,7 +214,7 @@ class Executions:
             return row, True, None
         subscriber = self.bus.subscribe(execution_id, 0, backlog=False)
         self.bus.published([first_event])
-        self._launch(row, compiled, messages, resuming=False, last_seq=1)
+        self._launch(row, compiled, messages, resuming=False, last_seq=1, caller_metadata=metadata)
         return row, True, subscriber
 
     def _same_request(self, row, workflow_id: uuid.UUID):
@@ -221,10 +224,11 @@ class Executions:
 
     # --- running --------------------------------------------------------------------------------------------
     def _launch(self, row, compiled: CompiledWorkflow, messages: list[dict], *, resuming: bool,
-                resume: Any = None, last_seq: int = 0) -> asyncio.Task:
+                resume: Any = None, last_seq: int = 0, caller_metadata=()) -> asyncio.Task:
         events = EventLog(self.bus, row.id, last_seq)
         run = RunContext(row.id, row.org_id, row.input, messages, row.pins or {}, events, self.run_subworkflow,
-                         credentials=RunCredentials(self.credentials, row.org_id, row.id))
+                         credentials=RunCredentials(self.credentials, row.org_id, row.id),
+                         vectorstore=self.vectorstore, caller_metadata=list(caller_metadata))
         task = asyncio.get_running_loop().create_task(
             self._execute(row, compiled, run, resuming=resuming, resume=resume))
         self.replica.track(row.id, task)
@@ -293,10 +297,10 @@ class Executions:
                                       output_tokens=row.get("output_tokens", 0) + usage[1])
             elif (ended := await repo.finish(row.id, outcome.status, outcome.output, outcome.error, usage)) is not None:
                 if outcome.status == "succeeded":
-                    events.emit("run_completed", "", {"output": outcome.output})
-                    if row.thread_id is not None:
+                    if row.thread_id is not None:  # before the event: whoever sees it reads the whole thread
                         await repo.append_messages(row.org_id, row.thread_id, row.id,
                                                    [("user", _text(row.input)), ("assistant", _text(outcome.output))])
+                    events.emit("run_completed", "", {"output": outcome.output})
                 elif outcome.status == "failed":
                     events.emit("run_failed", outcome.error.get("node_id", ""), {"error": outcome.error})
                 else:
@@ -370,6 +374,12 @@ class Executions:
         task = self.replica.tasks.get(row.id)
         if task is not None:
             await asyncio.wait([task], timeout=5)
+        else:  # another replica runs it (it hears the NOTIFY), or it is starting here: answer once it has ended
+            for _ in range(100):
+                async with self.db.reading() as repo:
+                    if await repo.status(row.id) in TERMINAL:
+                        break
+                await asyncio.sleep(0.05)
         return await self.get(caller, execution_id)
 
     async def resume(self, caller: Caller, execution_id: str, value: Any):

@@ -79,8 +79,10 @@ async def start(settings: ExecutorSettings) -> RunningExecutor:
                       max_runs=settings.max_concurrent_runs, max_runs_per_org=settings.max_concurrent_runs_per_org)
     auth_channel = grpc.aio.insecure_channel(settings.auth_address)
     workflow_channel = grpc.aio.insecure_channel(settings.workflow_address, options=[("grpc.enable_retries", 0)])
+    vectorstore_channel = grpc.aio.insecure_channel(settings.vectorstore_address,
+                                                    options=[("grpc.enable_retries", 0)])
     executions = Executions(db, bus, replica, WorkflowSource(workflow_channel), settings, checkpointer,
-                            CredentialResolver(auth_channel, settings.service_secret))
+                            CredentialResolver(auth_channel, settings.service_secret), vectorstore_channel)
     outbound.configure(settings)
     verifier = TokenVerifier(grpc_jwks_fetcher(auth_channel), settings.jwt_issuer, settings.jwt_audience)
     identity = ServiceIdentity(auth_channel, "executor", settings.service_secret)
@@ -94,5 +96,5 @@ async def start(settings: ExecutorSettings) -> RunningExecutor:
 
     service = await start_server(settings, add_servicers, SERVICE_NAMES, POLICY, verifier)
     await replica.start()
-    return RunningExecutor(service, engine, replica, bus, checkpoint_pool, [auth_channel, workflow_channel],
+    return RunningExecutor(service, engine, replica, bus, checkpoint_pool, [auth_channel, workflow_channel, vectorstore_channel],
                            revocations, settings.shutdown_grace_seconds)

@@ -11,6 +11,8 @@ class ExecutorSettings(ServiceSettings):
     port: int = 50053
     # Where the workflow service is: runs read the pinned workflow version from it with the caller's token.
     workflow_address: str = "127.0.0.1:50052"
+    # Where the vectorstore service is: retriever nodes search it with the caller's token.
+    vectorstore_address: str = "127.0.0.1:50054"
     # The executor's service identity (its entry of auth's service secrets): resolves credentials for runs.
     service_secret: str = ""
     # Name of this replica in leases (defaults to host:pid).

@@ -42,8 +42,8 @@ BUILTIN_TEMPLATES = [
                     "Retrieve passages from a collection and answer with citations.", "retrieval", _graph(
         [("start", "start", {}), ("retrieve", "vector_retriever", {"collection_id": "<your collection id>", "top_k": 4}),
          ("prompt", "template", {"template": "Answer from the context.\n\n{context}\n\nQuestion: {question}"}),
-         ("chat", "chat_model", LLM), ("end", "end", {})],
-        [("start", "retrieve"), ("retrieve", "prompt"), ("prompt", "chat"), ("chat", "end")])),
+         ("chat", "chat_model", LLM), ("record", "rag_evaluation", {"retriever": "retrieve"}), ("end", "end", {})],
+        [("start", "retrieve"), ("retrieve", "prompt"), ("prompt", "chat"), ("chat", "record"), ("record", "end")])),
     BuiltinTemplate("tool-agent", "Tool-using agent",
                     "An agent that can search the web, call HTTP APIs and calculate.", "agents", _graph(
         [("start", "start", {}), ("agent", "agent", {**LLM, "tools": ["web_search", "http_request", "calculator"],

@@ -46,6 +46,7 @@ BUILTIN: dict[str, NodeType] = {
     "text_splitter": NodeType(),
     "embeddings": NodeType(required=("model",)),
     "vector_retriever": NodeType(required=("collection_id",)),
+    "rag_evaluation": NodeType(),
     "summarize": NodeType(required=("model",)),
 }
 

@@ -26,7 +26,7 @@ from services.common.errors import (
 )
 from services.common.flowgraph import Limits, Problem, field_name, validate
 from services.common.pagination import decode_cursor, encode_cursor, page_size
-from services.common.validation import parse_id, require_text
+from services.common.validation import parse_etag, parse_id, require_text
 from services.workflow import graph
 from services.workflow.node_catalog import NodeCatalogClient
 from services.workflow.redaction import strip_secrets
@@ -43,15 +43,6 @@ MAX_TAGS, MAX_TAG_LENGTH = 20, 64
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def parse_etag(etag: str, field: str) -> int | None:
-    if not etag:
-        return None
-    try:
-        return int(etag.replace("W/", "").strip('"'))
-    except ValueError:
-        raise InvalidArgument(field, "not an etag returned by this API") from None
 
 
 def normalize_tags(tags: list[str], field: str = "workflow.tags") -> list[str]:

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from playwright.async_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -15,6 +16,10 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # keeps its pictures out of the work tree.
 SCREENSHOTS = Path(os.environ.get("CONSOLE_SCREENSHOTS", ROOT / ".data" / "screenshots")).resolve()
 SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+
+# The machine is shared: give a step up to 10 s (as the page's own actions) before calling it failed.
+expect.set_options(timeout=10_000)
 
 
 @pytest.fixture(scope="session")

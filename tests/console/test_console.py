@@ -1,5 +1,6 @@
 """The web console in a real browser: every step through the public REST/SSE API of the real gateway."""
 
+import re
 import uuid
 
 import httpx
@@ -9,6 +10,7 @@ from tests.console.conftest import SCREENSHOTS
 from tests.console.proxy import CuttableProxy
 
 PASSWORD = "correct horse battery"
+SAVED = re.compile(r"^Saved · v\d+$")  # no save pending or running
 
 
 async def sign_up(page: Page) -> str:
@@ -41,7 +43,7 @@ async def token_of(page: Page) -> str:
     return await page.evaluate("JSON.parse(localStorage.getItem('agentic.session')).access_token")
 
 
-async def test_build_and_run_a_workflow_on_the_canvas(page: Page):
+async def test_build_and_run_a_workflow_on_the_canvas(page: Page, console_url):
     await sign_up(page)
 
     # From a template in the gallery.
@@ -64,8 +66,13 @@ async def test_build_and_run_a_workflow_on_the_canvas(page: Page):
     await connect(page, "template-1", "end")
     await expect(page.locator(".react-flow__edge")).to_have_count(3)
 
-    # Saved as a draft with a warning on the node, shown on the node and next to the field.
-    await expect(page.get_by_test_id("save-state")).to_contain_text("Saved · v2")
+    # Saved (in one or more saves, as the edits came) as a draft with a warning, shown on the node and next
+    # to the field.
+    await expect(page.get_by_test_id("save-state")).to_have_text(SAVED)
+    workflow_id = page.url.rsplit("/", 1)[1]
+    stored = (await api(console_url, page, "GET", f"/workflows/{workflow_id}")).json()
+    assert sorted((e["source"], e["target"]) for e in stored["flow_data"]["edges"]) == [
+        ("chat", "template-1"), ("start", "chat"), ("template-1", "end")]
     await expect(node.locator(".node-problems")).to_contain_text("template: is required")
     await node.click()
     field = page.get_by_label("template *")
@@ -74,7 +81,7 @@ async def test_build_and_run_a_workflow_on_the_canvas(page: Page):
     await field.fill("Reply: {{ input }}!")
     await expect(node.locator(".node-problems")).to_have_count(0)
     await expect(page.locator(".side .field.invalid")).to_have_count(0)
-    await expect(page.get_by_test_id("save-state")).to_contain_text("Saved · v3")
+    await expect(page.get_by_test_id("save-state")).to_have_text(SAVED)
 
     # Run it and watch it live: node statuses on the canvas, streamed tokens, the output.
     await page.get_by_role("button", name="Run", exact=True).click()
@@ -238,7 +245,9 @@ async def test_tabs_share_one_session_through_refresh_and_sign_out(page: Page):
     await other.goto("/")
     await expect(other.get_by_role("heading", name="Workflows")).to_be_visible()
     before = await token_of(page)
-    # Both tabs see the token near its end; one refresh (the refresh token is single use), both adopt it.
+    # Both tabs see the token near its end and, without jitter, go to refresh it at the same moment: one
+    # refresh happens (the refresh token is single use) and both adopt it.
+    await page.context.add_init_script("Math.random = () => 0")
     for tab in (page, other):
         await tab.evaluate("""() => {
             const s = JSON.parse(localStorage.getItem('agentic.session'));
@@ -336,7 +345,7 @@ async def test_a_narrow_screen_gets_a_usable_editor(browser, console_url):
         await connections.get_by_label("Connect to").select_option("end")
         await connections.get_by_role("button", name="Add").click()
         await expect(page.locator('.react-flow__edge[data-testid="rf__edge-e-chat-out-end"]')).to_have_count(1)
-        await expect(page.get_by_test_id("save-state")).to_contain_text("Saved · v2")  # one save for both edits
+        await expect(page.get_by_test_id("save-state")).to_have_text(SAVED)
     finally:
         await context.close()
 
@@ -370,8 +379,23 @@ async def test_undo_versions_export_import_delete_and_restore(page: Page):
     await expect(page.get_by_test_id("node-delay-1")).to_have_count(0)
     await expect(page.get_by_test_id("save-state")).to_contain_text("Saved · v5")
 
-    # Export to a file, import it back as a new workflow.
+    # Details: a refused name is shown next to its field; tags then filter the list.
+    await page.get_by_role("button", name="Details").click()
+    details = page.get_by_role("form", name="Details")
+    await details.get_by_label("Name").fill("")
+    await details.get_by_role("button", name="Save details").click()
+    await expect(details.locator('.field-error[data-field="name"]')).to_be_visible()
+    await details.get_by_label("Name").fill("round trip")
+    await details.get_by_label("Tags").fill("demo, ops")
+    await details.get_by_role("button", name="Save details").click()
+    await expect(details.get_by_role("status")).to_have_text("Saved.")
     await page.get_by_role("link", name="Workflows").first.click()
+    await page.get_by_label("Filter by tag").fill("ops")
+    await expect(page.locator("table.list tbody tr")).to_have_count(1)
+    await expect(page.locator("table.list tbody tr").first).to_contain_text("demo")
+    await page.get_by_label("Filter by tag").fill("")
+
+    # Export to a file, import it back as a new workflow.
     row = page.locator("table.list tbody tr", has_text="round trip")
     async with page.expect_download() as download_info:
         await row.get_by_role("button", name="Export").click()
@@ -410,3 +434,34 @@ async def test_chat_mode_keeps_a_conversation_in_a_thread(page: Page, console_ur
     await expect(page.get_by_label("Conversation")).to_contain_text("my name is Ada (4)")
     threads = (await api(console_url, page, "GET", "/threads")).json()["threads"]
     assert len(threads) == 1 and threads[0]["message_count"] == 4
+
+
+async def test_a_refused_run_explains_why_and_a_running_one_can_be_cancelled(page: Page, console_url):
+    await sign_up(page)
+    graph = {"nodes": [{"id": "start", "type": "start", "position": {"x": 0, "y": 0}, "data": {}},
+                       {"id": "wait", "type": "delay", "position": {"x": 200, "y": 0}, "data": {}},
+                       {"id": "end", "type": "end", "position": {"x": 400, "y": 0}, "data": {}}],
+             "edges": [{"id": "a", "source": "start", "target": "wait"}, {"id": "b", "source": "wait", "target": "end"}]}
+    created = await api(console_url, page, "POST", "/workflows", json={"name": "slow", "flow_data": graph})
+    await page.goto(f"/#/workflows/{created.json()['id']}")
+    await page.get_by_role("button", name="Run", exact=True).click()
+    await page.locator(".run-panel").get_by_role("button", name="Run", exact=True).click()
+    refusal = page.locator(".run-panel .error")
+    await expect(refusal).to_contain_text("cannot run")
+    await expect(refusal).to_contain_text("400 FAILED_PRECONDITION")
+    await expect(refusal.locator("li")).to_contain_text("nodes[wait].data.seconds")
+
+    await page.get_by_test_id("node-wait").click()
+    await page.get_by_label("seconds *").fill("30")
+    await expect(page.get_by_test_id("save-state")).to_have_text(SAVED)
+    await page.get_by_role("button", name="Run", exact=True).click()
+    await page.locator(".run-panel").get_by_role("button", name="Run", exact=True).click()
+    await expect(page.get_by_test_id("node-wait")).to_have_attribute("data-status", "running")
+    # Looking at a node's settings mid-run does not stop following the run.
+    await page.get_by_test_id("node-wait").click()
+    await expect(page.get_by_label("seconds *")).to_have_value("30")
+    await page.get_by_role("button", name="Run", exact=True).click()
+    await expect(page.get_by_test_id("run-phase")).to_have_text("running")
+    await page.locator(".run-panel").get_by_role("button", name="Cancel").click()
+    await expect(page.get_by_test_id("run-phase")).to_have_text("cancelled")
+    await expect(page.get_by_test_id("node-end")).to_have_attribute("data-status", "idle")

@@ -34,6 +34,8 @@ BAD = {
     "structured_output": ({**OFFLINE, "schema": {"type": "string"}}, "schema"),
     "regex_parser": ({"pattern": "(unclosed"}, "pattern"),
     "list_parser": ({"separator": ""}, "separator"),
+    "vector_retriever": ({"collection_id": "0b9c6c58-5f4e-4a8e-9d0f-3c1a2b4d5e6f", "top_k": 0}, "top_k"),
+    "rag_evaluation": ({"retriever": "x" * 201}, "retriever"),
 }
 
 

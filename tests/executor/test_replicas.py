@@ -70,6 +70,30 @@ async def test_a_run_on_replica_a_streams_from_replica_b(http, executor_service,
         await replica_b.stop(0)
 
 
+async def test_cancel_through_another_replica_answers_once_the_run_has_stopped(http, executor_service, auth_service,
+                                                                              workflow_service, migrated_database):
+    u = await user(http)
+    wf = await create_workflow(http, u, linear(("wait", "delay", {"seconds": 30})))
+    replica_b = await start_replica(auth_service, workflow_service, migrated_database, replica_id="replica-b",
+                                    max_concurrent_runs=0)  # serves the API, never runs anything
+    channel_a = grpc.aio.insecure_channel(executor_service.address)
+    channel_b = grpc.aio.insecure_channel(replica_b.address)
+    try:
+        on_a = executor_pb2_grpc.ExecutionServiceStub(channel_a).Execute(execute_request(wf, "x"), metadata=bearer(u))
+        first = await on_a.read()
+        while (await on_a.read()).type != "node_started":
+            pass
+        cancelled = await executor_pb2_grpc.ExecutionServiceStub(channel_b).CancelExecution(
+            pb.CancelExecutionRequest(id=first.execution_id), metadata=bearer(u), timeout=10)
+        assert status_name(cancelled) == "CANCELLED" and cancelled.HasField("end_time")
+        rest = await read_all(on_a)
+        assert rest[-1].type == "run_cancelled"
+    finally:
+        await channel_a.close()
+        await channel_b.close()
+        await replica_b.stop(0)
+
+
 async def wait_serving(address: str, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     async with grpc.aio.insecure_channel(address) as channel:

@@ -174,9 +174,10 @@ def fuzz(addresses: dict[str, str], identities: list[tuple]) -> tuple[int, list[
 
 
 @pytest.fixture
-def service_addresses(auth_service, workflow_service, executor_service) -> dict[str, str]:
+def service_addresses(auth_service, workflow_service, executor_service, vectorstore_service) -> dict[str, str]:
     """The running service of each proto package (a new package's service is added here)."""
-    return {"auth": auth_service.address, "workflow": workflow_service.address, "executor": executor_service.address}
+    return {"auth": auth_service.address, "workflow": workflow_service.address, "executor": executor_service.address,
+            "vectorstore": vectorstore_service.address}
 
 
 async def test_no_rpc_of_any_service_answers_internal(service_addresses, auth_channel):

@@ -6,14 +6,14 @@ import {
   ReactFlowProvider, useEdgesState, useNodesState, useReactFlow,
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
-import { createContext, DragEvent, ReactNode, useCallback, useContext, useEffect, useMemo, useRef, useState } from "react";
+import { createContext, DragEvent, FormEvent, ReactNode, useCallback, useContext, useEffect, useMemo, useRef, useState } from "react";
 import { ApiError, call } from "./api";
 import { RunPanel, RunView } from "./RunPanel";
 import { CredentialOption, SchemaForm } from "./SchemaForm";
 import { FlowData, NodeType, Workflow } from "./types";
 import { VersionsPanel } from "./Versions";
 import { groupProblems, GraphProblems } from "./warnings";
-import { ErrorBanner, useLoad } from "./ui";
+import { ErrorBanner, Field, useLoad } from "./ui";
 
 interface CanvasState {
   catalog: Record<string, NodeType>;
@@ -104,8 +104,10 @@ function EditorInner({ workflowId }: { workflowId: string }) {
   const [saveError, setSaveError] = useState<unknown>();
   const [conflict, setConflict] = useState<Workflow>();
   const [run, setRun] = useState<RunView>({ status: {}, tokens: {} });
-  const [side, setSide] = useState<"node" | "run" | "versions">("node");
+  const [side, setSide] = useState<"node" | "run" | "versions" | "details">("node");
   const [notice, setNotice] = useState("");
+  const runOpened = useRef(false);
+  if (side === "run") runOpened.current = true;
   const etag = useRef("");
   const saved = useRef("");
   // Undo history of serialized graphs; `last` is the settled state the next change is measured from.
@@ -218,6 +220,17 @@ function EditorInner({ workflowId }: { workflowId: string }) {
     setSide("node");
   }
 
+  /** Name, description and tags: in the same queue as graph saves, with the same etag. */
+  function saveDetails(details: Pick<Workflow, "name" | "description" | "tags">): Promise<void> {
+    const next = saving.current.then(async () => {
+      const w = await call<Workflow>("PATCH", `/workflows/${workflowId}?update_mask=name,description,tags`, { ...details, etag: etag.current });
+      etag.current = w.etag;
+      setWorkflow((old) => ({ ...old!, ...details, version: w.version, etag: w.etag }));
+    });
+    saving.current = next.then(() => true, () => true);
+    return next;
+  }
+
   async function saveAsTemplate() {
     const name = window.prompt("Template name", workflow?.name);
     if (!name || !(await save())) return;
@@ -263,6 +276,7 @@ function EditorInner({ workflowId }: { workflowId: string }) {
           <span className="spacer" />
           <button onClick={undo} aria-label="Undo" title="Undo (Ctrl+Z)">↶</button>
           <button onClick={redo} aria-label="Redo" title="Redo (Ctrl+Shift+Z)">↷</button>
+          <button aria-pressed={side === "details"} onClick={() => setSide("details")}>Details</button>
           <button onClick={() => void saveAsTemplate()}>Save as template</button>
           <button aria-pressed={side === "versions"} onClick={() => setSide("versions")}>Versions</button>
           <button className="primary" aria-pressed={side === "run"} onClick={() => setSide("run")}>Run</button>
@@ -289,8 +303,14 @@ function EditorInner({ workflowId }: { workflowId: string }) {
             </ReactFlow>
           </div>
           <aside className="side" aria-label="Side panel">
-            {side === "run" ? (
-              <RunPanel workflowId={workflowId} beforeRun={save} onView={setRun} onClose={() => setSide("node")} />
+            {/* Once opened the run panel stays mounted: looking at a node mid-run must not stop following it. */}
+            {runOpened.current && (
+              <div hidden={side !== "run"}>
+                <RunPanel workflowId={workflowId} beforeRun={save} onView={setRun} onClose={() => setSide("node")} />
+              </div>
+            )}
+            {side === "run" ? null : side === "details" ? (
+              <DetailsForm workflow={workflow} onSave={saveDetails} onClose={() => setSide("node")} />
             ) : side === "versions" ? (
               <VersionsPanel workflowId={workflowId} version={workflow.version} etag={etag.current}
                 onRestored={load} onClose={() => setSide("node")} />
@@ -333,6 +353,41 @@ function Palette({ types, onAdd }: { types: NodeType[]; onAdd: (type: string) =>
         </section>
       ))}
     </nav>
+  );
+}
+
+function DetailsForm({ workflow, onSave, onClose }: {
+  workflow: Workflow; onSave: (d: Pick<Workflow, "name" | "description" | "tags">) => Promise<void>; onClose: () => void;
+}) {
+  const [name, setName] = useState(workflow.name);
+  const [description, setDescription] = useState(workflow.description);
+  const [tags, setTags] = useState(workflow.tags.join(", "));
+  const [error, setError] = useState<unknown>();
+  const [done, setDone] = useState(false);
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    setError(undefined);
+    setDone(false);
+    try {
+      await onSave({ name, description, tags: tags.split(",").map((t) => t.trim()).filter(Boolean) });
+      setDone(true);
+    } catch (err) {
+      setError(err);
+    }
+  }
+  return (
+    <form onSubmit={(e) => void submit(e)} aria-label="Details">
+      <div className="panel-head"><h2>Details</h2><button type="button" onClick={onClose} aria-label="Close details">×</button></div>
+      <ErrorBanner error={error} shownFields={["name", "description", "tags"]} />
+      <Field label="Name" name="name" error={error}><input id="f-name" value={name} onChange={(e) => setName(e.target.value)} /></Field>
+      <Field label="Description" name="description" error={error}>
+        <textarea id="f-description" rows={3} value={description} onChange={(e) => setDescription(e.target.value)} />
+      </Field>
+      <Field label="Tags" name="tags" error={error} hint="Comma-separated.">
+        <input id="f-tags" value={tags} onChange={(e) => setTags(e.target.value)} />
+      </Field>
+      <button className="primary">Save details</button> {done && <span role="status">Saved.</span>}
+    </form>
   );
 }
 

@@ -109,7 +109,17 @@ function scheduleRefresh() {
   if (!session) return;
   const left = session.expires_at - Date.now();
   const delay = Math.max(0, Math.min(left - 60_000, left * 0.8)) + Math.random() * Math.min(5_000, left * 0.05);
-  refreshTimer = setTimeout(() => void refresh().catch(() => setSession(null)), delay);
+  refreshTimer = setTimeout(() => void refresh().catch((error) => {
+    // Unreachable server: try again shortly; refused (expired, revoked): the session is over.
+    if (error instanceof ApiError && (error.httpStatus === 0 || error.httpStatus >= 500)) refreshTimer = setTimeout(scheduleRefresh, 10_000);
+    else setSession(null);
+  }), delay);
+}
+
+/** Runs `fn` while no other tab runs it (Web Locks; where the browser has none, just runs it). */
+function exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const locks = (navigator as Navigator & { locks?: LockManager }).locks;
+  return locks ? (locks.request(name, fn) as Promise<T>) : fn();
 }
 
 /** The session another tab stored, when it differs from ours (it refreshed or signed out first). */
@@ -128,19 +138,25 @@ window.addEventListener("storage", (e) => {
 
 export function refresh(): Promise<void> {
   if (!refreshing) {
-    refreshing = (async () => {
+    // One tab at a time: the refresh token is single use, and the tab that waited adopts what the first stored.
+    refreshing = exclusive("agentic.refresh", async () => {
       const other = storedByAnotherTab();
       if (other !== undefined) return setSession(other);
       if (!session) throw new ApiError(401, "UNAUTHENTICATED", "signed out");
       try {
         adopt(await call<SessionReply>("POST", "/auth/refresh", { refresh_token: session.refresh_token }, { anonymous: true }));
       } catch (error) {
-        // Another tab may have spent the token a moment ago: its new session is as good as ours.
+        // Without Web Locks another tab may have spent the token a moment ago (409: a concurrent refresh):
+        // its session, stored as soon as its answer arrives, is as good as ours.
+        for (let waited = 0; error instanceof ApiError && error.httpStatus === 409 && waited < 2_000; waited += 100) {
+          if (storedByAnotherTab()) break;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
         const newer = storedByAnotherTab();
         if (newer) return setSession(newer);
         throw error;
       }
-    })().finally(() => (refreshing = null));
+    }).finally(() => (refreshing = null));
   }
   return refreshing;
 }

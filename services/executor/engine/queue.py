@@ -20,17 +20,18 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-import asyncpg
-
+from services.common.listener import Listener
 from services.executor.engine.events import NOTIFY_CHANNEL, Event, EventBus
 
 log = logging.getLogger(__name__)
 
 Launcher = Callable[[object], Awaitable[None]]  # runs a claimed row (Executions.run_claimed)
+EARLY_CANCEL_SECONDS = 60.0
 
 
 def replica_name(configured: str) -> str:
@@ -44,17 +45,20 @@ class Replica:
         self.lease_seconds, self.poll_seconds = lease_seconds, poll_seconds
         self.max_runs, self.max_runs_per_org = max_runs, max_runs_per_org
         self.tasks: dict[uuid.UUID, asyncio.Task] = {}
+        # Cancels heard before the run's task exists here (claimed, still loading its graph): applied on track.
+        self._early_cancels: dict[uuid.UUID, float] = {}
         self.stopping = False
         self.claiming = True  # off: this replica runs what it starts itself but takes nothing from the queue
         self._claim_wake = asyncio.Event()
         self._loops: list[asyncio.Task] = []
-        self._listener: asyncpg.Connection | None = None
+        self._listener = Listener(dsn, (NOTIFY_CHANNEL, "executor_cancel", "executor_queue"), self._on_notify,
+                                  self._on_listening)
         self.run_claimed: Launcher | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------------
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._loops = [loop.create_task(self._listen()), loop.create_task(self._claim_loop()),
+        self._loops = [loop.create_task(self._listener.run()), loop.create_task(self._claim_loop()),
                        loop.create_task(self._heartbeat_loop()), loop.create_task(self._sweep_loop())]
 
     async def stop(self, grace: float) -> None:
@@ -73,8 +77,7 @@ class Replica:
                 await repo.release(self.name)
         except Exception:
             log.warning("could not release leases; they expire in %.0f s", self.lease_seconds)
-        if self._listener is not None:
-            await self._listener.close()
+        await self._listener.close()
 
     def has_room(self) -> bool:
         return len(self.tasks) < self.max_runs
@@ -82,6 +85,8 @@ class Replica:
     def track(self, execution_id: uuid.UUID, task: asyncio.Task) -> None:
         self.tasks[execution_id] = task
         task.add_done_callback(lambda _: self._finished(execution_id))
+        if self._early_cancels.pop(execution_id, None) is not None:
+            task.cancel()
 
     def _finished(self, execution_id: uuid.UUID) -> None:
         self.tasks.pop(execution_id, None)
@@ -90,7 +95,13 @@ class Replica:
     def cancel_local(self, execution_id: uuid.UUID) -> bool:
         """Cancel once: the RPC, its NOTIFY and the heartbeat may all ask for the same run."""
         task = self.tasks.get(execution_id)
-        if task is None or task.done() or task.cancelling():
+        if task is None:
+            now = time.monotonic()
+            for stale in [k for k, at in self._early_cancels.items() if now - at > EARLY_CANCEL_SECONDS]:
+                del self._early_cancels[stale]
+            self._early_cancels[execution_id] = now
+            return False
+        if task.done() or task.cancelling():
             return False
         task.cancel()
         return True
@@ -99,33 +110,20 @@ class Replica:
         self._claim_wake.set()
 
     # --- loops ---------------------------------------------------------------------------------------------
-    async def _listen(self) -> None:
-        """One dedicated connection for LISTEN (not from the pool); reconnects and re-reads after a loss."""
-        def on_notify(_conn, _pid, channel: str, payload: str) -> None:
-            if channel == NOTIFY_CHANNEL:
-                self.bus.notified(payload)
-            elif channel == "executor_cancel":
-                try:
-                    self.cancel_local(uuid.UUID(payload))
-                except ValueError:
-                    pass
-            elif channel == "executor_queue":
-                self._claim_wake.set()
-
-        while True:
+    def _on_notify(self, channel: str, payload: str) -> None:
+        if channel == NOTIFY_CHANNEL:
+            self.bus.notified(payload)
+        elif channel == "executor_cancel":
             try:
-                self._listener = await asyncpg.connect(self.dsn)
-                for channel in (NOTIFY_CHANNEL, "executor_cancel", "executor_queue"):
-                    await self._listener.add_listener(channel, on_notify)
-                self.bus.wake_all()
-                self._claim_wake.set()
-                while not self._listener.is_closed():
-                    await asyncio.sleep(1)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("LISTEN connection lost (%s); reconnecting", exc)
-            await asyncio.sleep(1)
+                self.cancel_local(uuid.UUID(payload))
+            except ValueError:
+                pass
+        elif channel == "executor_queue":
+            self._claim_wake.set()
+
+    def _on_listening(self) -> None:
+        self.bus.wake_all()
+        self._claim_wake.set()
 
     async def _claim_loop(self) -> None:
         while True:

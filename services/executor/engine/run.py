@@ -91,6 +91,10 @@ class RunContext:
 
     def record_usage(self, node_id: str, input_tokens: int, output_tokens: int) -> None:
         self.usage.add(self.prefix + node_id, input_tokens, output_tokens)
+    # The vectorstore's channel, and the caller's authorization and request id to search it as the caller
+    # (retrieval nodes). Only foreground runs have the latter: a background run's caller is not around.
+    vectorstore: Any = None
+    caller_metadata: list = field(default_factory=list)
 
     def emitter(self, node_id: str):
         emit = self.emitters.get(node_id)

@@ -1,0 +1,1 @@
+"""The vectorstore service: collections, documents, chunking, embeddings, pgvector search."""

@@ -1,0 +1,128 @@
+"""Collections (knowledge bases): their embedding model and chunking settings, per organization.
+
+Roles: viewers read and search; members create, change and delete. Changing the embedding model or the
+chunking re-ingests every document, so a collection's chunks and its queries always share one model.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from services.common.caller import Caller
+from services.common.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
+from services.common.validation import parse_etag, parse_id, require_text
+from services.vectorstore import paging
+from services.vectorstore.chunking import Chunking
+from services.vectorstore.embeddings import BUILTIN, BUILTIN_MODEL, Embedders
+from services.vectorstore.repository import Database
+
+UPDATABLE = ("name", "description", "embedding", "chunking")
+REINGEST_FIELDS = ("embedding_provider", "embedding_model", "dimensions", "splitter", "chunk_size", "chunk_overlap")
+MAX_DESCRIPTION = 2000
+DEFAULT_DIMENSIONS = 384
+
+
+class Collections:
+    def __init__(self, db: Database, embedders: Embedders):
+        self.db, self.embedders = db, embedders
+
+    def settings_of(self, embedding: dict, chunking: dict) -> dict:
+        """Checked column values of an embedding and a chunking config (defaults filled in)."""
+        provider = embedding.get("provider") or BUILTIN
+        model = embedding.get("model") or (BUILTIN_MODEL if provider == BUILTIN else "")
+        dimensions = embedding.get("dimensions") or DEFAULT_DIMENSIONS
+        self.embedders.check(provider, model, dimensions)
+        size = chunking.get("chunk_size") or Chunking.chunk_size
+        # Proto3 cannot tell an unset overlap from 0: 0 means the default, a fifth of the size up to 200.
+        spec = Chunking(chunking.get("splitter") or Chunking.splitter, size,
+                        chunking.get("chunk_overlap") or min(Chunking.chunk_overlap, size // 5))
+        spec.check()
+        return {"embedding_provider": provider, "embedding_model": model, "dimensions": dimensions,
+                "splitter": spec.splitter, "chunk_size": spec.chunk_size, "chunk_overlap": spec.chunk_overlap}
+
+    async def create(self, caller: Caller, name: str, description: str, embedding: dict, chunking: dict):
+        caller.require_role("member")
+        values = {"id": uuid.uuid4(), "org_id": uuid.UUID(caller.org_id),
+                  "name": require_text(name, "collection.name"),
+                  "description": _description(description), **self.settings_of(embedding, chunking),
+                  "created_by": caller.subject, "created_at": datetime.now(UTC)}
+        async with self.db.reading() as repo:
+            row = await repo.insert_collection(values)
+        if row is None:
+            raise AlreadyExists(f"a collection named {values['name']!r} already exists in this organization")
+        return row
+
+    async def get(self, caller: Caller, collection_id: str, field: str = "id"):
+        async with self.db.reading() as repo:
+            row = await repo.collection(uuid.UUID(caller.org_id), parse_id(collection_id, field))
+        if row is None:
+            raise NotFound("collection", collection_id)
+        return row
+
+    async def list(self, caller: Caller, size: int, token: str):
+        org = uuid.UUID(caller.org_id)
+        async with self.db.reading() as repo:
+            return await paging.page(lambda after, limit: repo.collections_page(org, after, limit), size, token)
+
+    async def update(self, caller: Caller, collection_id: str, fields: dict, paths: list[str], etag: str):
+        """`fields` holds name, description, embedding (dict), chunking (dict); `paths` says which to set."""
+        caller.require_role("member")
+        unknown = [p for p in paths if p.split(".")[0] not in UPDATABLE]
+        if unknown:
+            raise InvalidArgument("update_mask", f"cannot update {', '.join(unknown)}; updatable: {', '.join(UPDATABLE)}")
+        org, cid = uuid.UUID(caller.org_id), parse_id(collection_id, "collection.id")
+        async with self.db.transaction() as repo:
+            row = await _locked(repo, org, cid, collection_id, etag, "collection.etag")
+            changes: dict = {}
+            if "name" in paths:
+                changes["name"] = require_text(fields["name"], "collection.name")
+            if "description" in paths:
+                changes["description"] = _description(fields["description"])
+            if "embedding" in paths or "chunking" in paths:
+                current = {"provider": row.embedding_provider, "model": row.embedding_model,
+                           "dimensions": row.dimensions}
+                chunking = {"splitter": row.splitter, "chunk_size": row.chunk_size, "chunk_overlap": row.chunk_overlap}
+                # Fields left empty keep their current value (PATCH semantics inside the nested configs).
+                embedding = {**current, **{k: v for k, v in fields["embedding"].items() if v}}
+                if "embedding" in paths and fields["embedding"]["provider"] not in ("", row.embedding_provider) \
+                        and not fields["embedding"]["model"]:
+                    embedding["model"] = ""  # another provider: its own default model, not the old one
+                chunking.update({k: v for k, v in fields["chunking"].items() if v})
+                settings = self.settings_of(embedding, chunking)
+                changes.update({k: v for k, v in settings.items() if row[k] != v})
+            if not changes:
+                return await repo.collection(org, cid)
+            updated = await repo.update_collection(org, cid, changes)
+            if updated is None:
+                raise AlreadyExists(f"a collection named {changes.get('name')!r} already exists in this organization")
+            if any(k in changes for k in REINGEST_FIELDS):
+                if "dimensions" in changes:
+                    await repo.drop_index(cid)
+                await repo.requeue_documents(org, cid)
+            return updated
+
+    async def delete(self, caller: Caller, collection_id: str, etag: str) -> None:
+        caller.require_role("member")
+        org, cid = uuid.UUID(caller.org_id), parse_id(collection_id)
+        async with self.db.transaction() as repo:
+            await _locked(repo, org, cid, collection_id, etag, "etag")
+            await repo.drop_index(cid)
+            await repo.delete_collection(org, cid)
+
+
+async def _locked(repo, org: uuid.UUID, cid: uuid.UUID, collection_id: str, etag: str, field: str):
+    """The collection, locked for a change, if the caller's etag (when given) is still current."""
+    row = await repo.collection(org, cid, lock=True)
+    if row is None:
+        raise NotFound("collection", collection_id)
+    expected = parse_etag(etag, field)
+    if expected is not None and expected != row.revision:
+        raise Aborted("the collection changed since you read it (etag mismatch); read it again and retry")
+    return row
+
+
+def _description(value: str) -> str:
+    if len(value) > MAX_DESCRIPTION:
+        raise InvalidArgument("collection.description", f"must be at most {MAX_DESCRIPTION} characters")
+    return value
