@@ -146,7 +146,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 if binding.server_streaming:
                     response = await _stream(call, message, md, headers, settings)
                 else:
-                    reply = await call(message, metadata=md, timeout=deadline(request.headers.get("grpc-timeout"), settings))
+                    timeout = deadline(request.headers.get("grpc-timeout"), settings)
+                    reply = await call(message, metadata=md, timeout=timeout)
                     if binding.response_has_etag and reply.etag:
                         headers["etag"] = reply.etag
                     if is_get and reply_is_current(request, headers):
