@@ -141,13 +141,11 @@ function Documents({ collectionId, onSettled }: { collectionId: string; onSettle
   const [list, listError, reload] = useLoad(() => call<{ documents?: KbDocument[]; next_page_token?: string }>(
     "GET", `${base}${query({ page_size: 50, page_token: token })}`), [token]);
   const pending = list?.documents?.some((d) => !isFinal(d.status)) ?? false;
-  // Follow ingestion: poll while a document on the page is pending or processing; when it settles, refresh
-  // the collection's counts once.
-  const wasPending = useRef(false);
+  // Follow ingestion: poll while a document on the page is pending or processing; once the page has settled
+  // (after an upload, a delete, the last poll), refresh the collection's counts.
   useEffect(() => {
-    if (wasPending.current && !pending) onSettled();
-    wasPending.current = pending;
-    if (!pending) return;
+    if (!list) return;
+    if (!pending) return onSettled();
     const timer = setTimeout(reload, POLL_MS);
     return () => clearTimeout(timer);
   }, [list, pending, reload, onSettled]);
@@ -194,7 +192,7 @@ function Documents({ collectionId, onSettled }: { collectionId: string; onSettle
             <input id="f-file" ref={fileInput} type="file" accept=".txt,.md,.markdown,.html,.htm,.pdf,.csv,.json,text/*,application/pdf,application/json"
               onChange={(e) => setFile(e.target.files?.[0])} />
           </Field>
-          <Field label="Metadata (JSON, optional)" name="upload_metadata" error={error}>
+          <Field label="File metadata (JSON, optional)" name="upload_metadata" error={error}>
             <input id="f-upload_metadata" value={uploadMeta} onChange={(e) => setUploadMeta(e.target.value)} placeholder='{"team": "hr"}' />
           </Field>
         </div>
@@ -215,7 +213,7 @@ function Documents({ collectionId, onSettled }: { collectionId: string; onSettle
         <Field label="Text" name="text" error={error}>
           <textarea id="f-text" rows={3} value={text.text} onChange={(e) => setText({ ...text, text: e.target.value })} />
         </Field>
-        <Field label="Metadata (JSON, optional)" name="metadata" error={error}>
+        <Field label="Text metadata (JSON, optional)" name="metadata" error={error}>
           <input id="f-metadata" value={text.metadata} onChange={(e) => setText({ ...text, metadata: e.target.value })} />
         </Field>
         <button className="primary">Add text</button>
@@ -237,7 +235,6 @@ function Documents({ collectionId, onSettled }: { collectionId: string; onSettle
                   onClick={() => confirm(`Delete document ${d.name}?`) && void run(async () => {
                     await call("DELETE", `${base}/${d.id}`);
                     reload();
-                    onSettled();
                   })()}>Delete</button>
               </td>
             </tr>

@@ -222,6 +222,9 @@ async function send(method: string, path: string, body: unknown, options: CallOp
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: options.signal,
+      // Never the browser's HTTP cache: it revalidates with If-None-Match, and an etag can stay the same while
+      // what the answer shows changes (a collection's document counts).
+      cache: "no-store",
     });
   } catch (error) {
     if ((error as Error).name === "AbortError") throw error;
