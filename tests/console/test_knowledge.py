@@ -97,3 +97,32 @@ async def test_a_knowledge_base_ingests_an_upload_and_finds_the_right_chunk(page
     page.once("dialog", lambda dialog: dialog.accept())
     await page.get_by_role("button", name="Delete collection").click()
     await expect(page.get_by_text("No collections yet.")).to_be_visible()
+
+
+async def test_an_upload_shows_its_progress_and_can_be_cancelled(page: Page, tmp_path):
+    await sign_up(page)
+    await page.goto("/#/knowledge")
+    await page.get_by_label("Name", exact=True).fill("Big files")
+    await page.get_by_role("button", name="Create collection").click()
+    await expect(page.get_by_role("heading", name="Big files")).to_be_visible()
+
+    # A slow uplink (Chromium's own throttling): 300 KiB at 100 KiB/s.
+    cdp = await page.context.new_cdp_session(page)
+    await cdp.send("Network.enable")
+    await cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 100 * 1024})
+    (tmp_path / "big.txt").write_text("All work and no play makes a dull chunk.\n" * 7_500)
+    await page.get_by_label("File", exact=True).set_input_files(tmp_path / "big.txt")
+    await page.get_by_role("button", name="Upload").click()
+    progress = page.get_by_label("Upload progress")
+    await expect(progress).to_be_visible()
+    # Part way: more than nothing, less than all.
+    await expect(page.get_by_test_id("upload-percent")).to_have_text(re.compile(r"^[1-9]\d? %$"))
+    await page.get_by_role("button", name="Cancel upload").click()
+    await expect(progress).to_have_count(0)
+    await expect(page.get_by_role("button", name="Upload")).to_be_enabled()
+    await expect(page.get_by_role("alert")).to_have_count(0)  # a cancel is not an error
+    # Nothing half-uploaded was stored.
+    await page.reload()
+    await expect(page.get_by_role("heading", name="Big files")).to_be_visible()
+    await expect(page.get_by_text("No documents yet.")).to_be_visible()

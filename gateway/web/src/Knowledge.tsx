@@ -168,11 +168,11 @@ function Documents({ collectionId, onSettled }: { collectionId: string; onSettle
       await upload(`${base}:upload`, form, setProgress, uploading.current.signal);
     } finally {
       setProgress(undefined);
+      reload();
     }
     setFile(undefined);
     setUploadMeta("");
     if (fileInput.current) fileInput.current.value = "";
-    reload();
   });
 
   const [text, setText] = useState({ name: "", text: "", metadata: "" });
@@ -200,7 +200,7 @@ function Documents({ collectionId, onSettled }: { collectionId: string; onSettle
           {progress === undefined ? <button className="primary" disabled={!file}>Upload</button> : (
             <>
               <progress value={progress} max={1} aria-label="Upload progress" />
-              <span aria-live="polite">{Math.round(progress * 100)} %</span>
+              <span aria-live="polite" data-testid="upload-percent">{Math.round(progress * 100)} %</span>
               <button type="button" onClick={() => uploading.current?.abort()}>Cancel upload</button>
             </>
           )}
