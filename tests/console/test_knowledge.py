@@ -76,7 +76,7 @@ async def test_a_knowledge_base_ingests_an_upload_and_finds_the_right_chunk(page
     await expect(first.locator(".metadata")).to_contain_text('"team":"hr"')
     await expect(first.locator(".metadata")).to_contain_text("Leave")
     await expect(first.locator(".badge")).to_have_text(re.compile(r"^-?\d+\.\d{4}$"))
-    await page.screenshot(path=SCREENSHOTS / "knowledge-search.png")
+    await page.screenshot(path=SCREENSHOTS / "knowledge-search.png", full_page=True)
     # Keyword mode, one result: the text document.
     await page.get_by_label("Mode").select_option("KEYWORD")
     await page.get_by_label("Query").fill("wifi password")

@@ -206,18 +206,6 @@ function Documents({ collectionId, onSettled }: { collectionId: string; onSettle
           )}
         </div>
       </form>
-      <form className="card" aria-label="Add text" onSubmit={(e) => void addText(e)}>
-        <Field label="Document name" name="name" error={error}>
-          <input id="f-name" value={text.name} onChange={(e) => setText({ ...text, name: e.target.value })} />
-        </Field>
-        <Field label="Text" name="text" error={error}>
-          <textarea id="f-text" rows={3} value={text.text} onChange={(e) => setText({ ...text, text: e.target.value })} />
-        </Field>
-        <Field label="Text metadata (JSON, optional)" name="metadata" error={error}>
-          <input id="f-metadata" value={text.metadata} onChange={(e) => setText({ ...text, metadata: e.target.value })} />
-        </Field>
-        <button className="primary">Add text</button>
-      </form>
       <table className="list" data-testid="documents">
         <thead><tr><th>Name</th><th>Status</th><th>Chunks</th><th>Size</th><th /></tr></thead>
         <tbody>
@@ -229,7 +217,7 @@ function Documents({ collectionId, onSettled }: { collectionId: string; onSettle
                 {d.error && <div className="field-error">{d.error}</div>}
               </td>
               <td>{d.chunk_count ?? 0}</td>
-              <td>{bytes(d.size_bytes)}</td>
+              <td className="nowrap">{bytes(d.size_bytes)}</td>
               <td className="actions">
                 <button className="danger" aria-label={`Delete document ${d.name}`}
                   onClick={() => confirm(`Delete document ${d.name}?`) && void run(async () => {
@@ -247,6 +235,18 @@ function Documents({ collectionId, onSettled }: { collectionId: string; onSettle
         <button disabled={pages.length < 2} onClick={() => setPages(pages.slice(0, -1))}>Previous</button>
         <button disabled={!list?.next_page_token} onClick={() => setPages([...pages, list!.next_page_token!])}>Next</button>
       </div>
+      <form className="card" aria-label="Add text" onSubmit={(e) => void addText(e)}>
+        <Field label="Document name" name="name" error={error}>
+          <input id="f-name" value={text.name} onChange={(e) => setText({ ...text, name: e.target.value })} />
+        </Field>
+        <Field label="Text" name="text" error={error}>
+          <textarea id="f-text" rows={3} value={text.text} onChange={(e) => setText({ ...text, text: e.target.value })} />
+        </Field>
+        <Field label="Text metadata (JSON, optional)" name="metadata" error={error}>
+          <input id="f-metadata" value={text.metadata} onChange={(e) => setText({ ...text, metadata: e.target.value })} />
+        </Field>
+        <button className="primary">Add text</button>
+      </form>
     </section>
   );
 }
