@@ -84,6 +84,17 @@ async def test_a_knowledge_base_ingests_an_upload_and_finds_the_right_chunk(page
     await page.get_by_role("button", name="Search", exact=True).click()
     await expect(results).to_have_count(1)
     await expect(results.first).to_contain_text("wifi note")
+    # A metadata filter: only a JSON object, then only the handbook's chunks carry {"team": "hr"}.
+    await page.get_by_label("Metadata filter (JSON, optional)").fill("team=hr")
+    await page.get_by_role("button", name="Search", exact=True).click()
+    await expect(page.locator('.field-error[data-field="filter"]')).to_contain_text("JSON object")
+    await page.get_by_label("Metadata filter (JSON, optional)").fill('{"team": "hr"}')
+    await page.get_by_role("button", name="Search", exact=True).click()
+    await expect(results).to_have_text(["No chunk matches."])
+    await page.get_by_label("Query").fill("travel receipts")
+    await page.get_by_role("button", name="Search", exact=True).click()
+    await expect(results).to_have_count(1)
+    await expect(results.first.locator("pre")).to_contain_text("Travel receipts are submitted")
     # An empty query is the API's violation, next to its field.
     await page.get_by_label("Query").fill("")
     await page.get_by_role("button", name="Search", exact=True).click()

@@ -254,19 +254,20 @@ function Documents({ collectionId, onSettled }: { collectionId: string; onSettle
 const MODES = { HYBRID: "hybrid", VECTOR: "vector", KEYWORD: "keyword" };
 
 function Search({ collectionId }: { collectionId: string }) {
-  const [form, setForm] = useState({ query: "", mode: "HYBRID", top_k: "5" });
+  const [form, setForm] = useState({ query: "", mode: "HYBRID", top_k: "5", min_score: "", filter: "" });
   const [reply, setReply] = useState<{ results?: SearchResult[]; strategy?: string }>();
   const [error, run] = useAction();
   const search = run(async () => {
     setReply(await call("POST", `/collections/${collectionId}:search`, {
       query: form.query, mode: `SEARCH_MODE_${form.mode}`, top_k: form.top_k ? Number(form.top_k) : undefined,
+      min_score: form.min_score ? Number(form.min_score) : undefined, filter: parseMetadata(form.filter, "filter"),
     }));
   });
   return (
     <section aria-label="Search">
       <h2>Search</h2>
       <form className="card" onSubmit={(e) => void search(e)}>
-        <ErrorBanner error={error} shownFields={["query", "mode", "top_k"]} />
+        <ErrorBanner error={error} shownFields={["query", "mode", "top_k", "min_score", "filter"]} />
         <Field label="Query" name="query" error={error}>
           <input id="f-query" type="search" value={form.query} onChange={(e) => setForm({ ...form, query: e.target.value })} />
         </Field>
@@ -279,13 +280,20 @@ function Search({ collectionId }: { collectionId: string }) {
           <Field label="Top k" name="top_k" error={error}>
             <input id="f-top_k" type="number" min={1} max={100} value={form.top_k} onChange={(e) => setForm({ ...form, top_k: e.target.value })} />
           </Field>
-          <button className="primary">Search</button>
+          <Field label="Min score" name="min_score" error={error}>
+            <input id="f-min_score" type="number" step="any" value={form.min_score} onChange={(e) => setForm({ ...form, min_score: e.target.value })} placeholder="none" />
+          </Field>
         </div>
+        <Field label="Metadata filter (JSON, optional)" name="filter" error={error} hint="Chunks whose metadata contains this object">
+          <input id="f-filter" value={form.filter} onChange={(e) => setForm({ ...form, filter: e.target.value })} placeholder='{"team": "hr"}' />
+        </Field>
+        <button className="primary">Search</button>
       </form>
       {reply && (
         <div aria-live="polite">
           <p className="muted small">{reply.results?.length ?? 0} results · {reply.strategy} search</p>
           <ol className="results" data-testid="results">
+            {!reply.results?.length && <li className="empty">No chunk matches.</li>}
             {reply.results?.map((r) => (
               <li key={r.chunk.id} className="card">
                 <div className="row">

@@ -30,6 +30,7 @@ describe("knowledge bases", () => {
       expect(error).toBeInstanceOf(ApiError);
       expect((error as ApiError).fieldError("metadata")).toContain("JSON object");
     }
+    expect(() => parseMetadata("[]", "filter")).toThrow("filter must be a JSON object");
   });
 
   it("formats sizes", () => {

@@ -69,7 +69,7 @@ export function isFinal(status?: string): boolean {
   return s === "completed" || s === "failed";
 }
 
-/** A metadata text box: blank → none; anything but a JSON object → a violation shown under the field. */
+/** A metadata (or filter) text box: blank → none; anything but a JSON object → a violation shown under the field. */
 export function parseMetadata(text: string, field = "metadata"): Record<string, unknown> | undefined {
   if (!text.trim()) return undefined;
   let value: unknown;
@@ -79,7 +79,7 @@ export function parseMetadata(text: string, field = "metadata"): Record<string, 
     value = undefined;
   }
   if (!value || typeof value !== "object" || Array.isArray(value))
-    throw new ApiError(400, "INVALID_ARGUMENT", "metadata must be a JSON object",
+    throw new ApiError(400, "INVALID_ARGUMENT", `${field.replace("upload_", "")} must be a JSON object`,
       [{ field_violations: [{ field, description: 'a JSON object, e.g. {"team": "hr"}' }] }]);
   return value as Record<string, unknown>;
 }
