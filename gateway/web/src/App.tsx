@@ -2,6 +2,7 @@ import { lazy, Suspense, useEffect, useSyncExternalStore } from "react";
 import { call, getSession, signOut, subscribe, switchOrganization } from "./api";
 import { AuthPage } from "./Auth";
 import { ExecutionsPage } from "./Executions";
+import { KnowledgePage } from "./Knowledge";
 import { SettingsPage } from "./Settings";
 import { WorkflowsPage } from "./Workflows";
 import { navigate, ORGANIZATIONS_CHANGED, useLoad, useRoute } from "./ui";
@@ -31,6 +32,7 @@ export function App() {
         </Suspense>
       )
         : section === "executions" ? <ExecutionsPage key={key} selected={id} />
+        : section === "knowledge" ? <KnowledgePage key={`${key}/${id ?? ""}`} selected={id && decodeURIComponent(id)} />
         : section === "settings" ? <SettingsPage key={key} tab={id ?? "credentials"} />
         : <WorkflowsPage key={key} />}
     </div>
@@ -54,6 +56,7 @@ function TopBar() {
       <nav aria-label="Main">
         {link("/workflows", "Workflows")}
         {link("/executions", "Executions")}
+        {link("/knowledge", "Knowledge bases")}
         {link("/settings", "Settings")}
       </nav>
       <span className="spacer" />

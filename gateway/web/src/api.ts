@@ -192,14 +192,18 @@ interface CallOptions {
   signal?: AbortSignal;
 }
 
-async function toError(response: Response): Promise<ApiError> {
-  const text = await response.text();
+/** The error of an answer's status and body (the gateway's JSON, or whatever a proxy answered). */
+export function errorOf(httpStatus: number, text: string, statusText = ""): ApiError {
   try {
     const body = JSON.parse(text) as { status?: string; message?: string; details?: Array<Record<string, unknown>> };
-    return new ApiError(response.status, body.status ?? "UNKNOWN", body.message ?? text, body.details ?? []);
+    return new ApiError(httpStatus, body.status ?? "UNKNOWN", body.message ?? text, body.details ?? []);
   } catch {
-    return new ApiError(response.status, "UNKNOWN", text || response.statusText);
+    return new ApiError(httpStatus, "UNKNOWN", text || statusText);
   }
+}
+
+async function toError(response: Response): Promise<ApiError> {
+  return errorOf(response.status, await response.text(), response.statusText);
 }
 
 function authHeaders(options: CallOptions): Record<string, string> {
@@ -218,6 +222,9 @@ async function send(method: string, path: string, body: unknown, options: CallOp
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: options.signal,
+      // Never the browser's HTTP cache: it revalidates with If-None-Match, and an etag can stay the same while
+      // what the answer shows changes (a collection's document counts).
+      cache: "no-store",
     });
   } catch (error) {
     if ((error as Error).name === "AbortError") throw error;
@@ -266,4 +273,30 @@ export function query(params: Record<string, string | number | boolean | undefin
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== "" && v !== false) q.set(k, String(v));
   const s = q.toString();
   return s ? `?${s}` : "";
+}
+
+/** One XMLHttpRequest POST of a form (fetch cannot report upload progress); `onProgress` gets 0..1. */
+function post(path: string, form: FormData, onProgress: (done: number) => void, signal?: AbortSignal): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", `/api/v1${path}`);
+    for (const [k, v] of Object.entries(authHeaders({}))) xhr.setRequestHeader(k, v);
+    xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
+    xhr.onload = () => resolve({ status: xhr.status, text: xhr.responseText });
+    xhr.onerror = () => reject(new ApiError(0, "UNAVAILABLE", "cannot reach the server; check your connection"));
+    xhr.onabort = () => reject(new DOMException("upload cancelled", "AbortError"));
+    signal?.addEventListener("abort", () => xhr.abort());
+    xhr.send(form);
+  });
+}
+
+/** Uploads a multipart form with progress; a 401 refreshes once and sends it again. */
+export async function upload<T = unknown>(path: string, form: FormData, onProgress: (done: number) => void, signal?: AbortSignal): Promise<T> {
+  let reply = await post(path, form, onProgress, signal);
+  if (reply.status === 401 && session) {
+    await refresh();
+    reply = await post(path, form, onProgress, signal);
+  }
+  if (reply.status < 200 || reply.status >= 300) throw errorOf(reply.status, reply.text);
+  return JSON.parse(reply.text) as T;
 }
