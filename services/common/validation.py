@@ -52,11 +52,12 @@ def require_text(value: str, field: str, max_length: int = 200) -> str:
 
 
 def parse_etag(etag: str, field: str) -> int | None:
-    """The revision in an etag we issued ('"3"', W/ allowed); None when the client sent none."""
+    """The revision in an etag we issued ('"3"', or '"3.<more>"' where more state is covered; W/ allowed); None
+    when the client sent none."""
     if not etag:
         return None
     try:
-        return int(etag.replace("W/", "").strip('"'))
+        return int(etag.replace("W/", "").strip('"').split(".", 1)[0])
     except ValueError:
         raise InvalidArgument(field, "not an etag returned by this API") from None
 

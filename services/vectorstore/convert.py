@@ -13,8 +13,10 @@ MODE = {pb.SEARCH_MODE_UNSPECIFIED: "hybrid", pb.SEARCH_MODE_VECTOR: "vector", p
         pb.SEARCH_MODE_HYBRID: "hybrid"}
 
 
-def etag(revision: int) -> str:
-    return f'"{revision}"'
+def etag(revision: int, *counts: int) -> str:
+    """The revision first (what an update's If-Match is compared with), then the counts: they change as documents
+    are ingested without a new revision, and an HTTP cache (If-None-Match) must not keep serving the old ones."""
+    return '"' + ".".join(str(n) for n in (revision, *counts)) + '"'
 
 
 def struct_to_dict(message: struct_pb2.Struct, field: str) -> dict:
@@ -48,7 +50,7 @@ def collection(row) -> pb.Collection:
         embedding=pb.EmbeddingConfig(provider=row.embedding_provider, model=row.embedding_model,
                                      dimensions=row.dimensions),
         chunking=pb.ChunkingConfig(splitter=row.splitter, chunk_size=row.chunk_size, chunk_overlap=row.chunk_overlap),
-        document_count=row.document_count, chunk_count=row.chunk_count, etag=etag(row.revision),
+        document_count=row.document_count, chunk_count=row.chunk_count, etag=etag(row.revision, row.document_count, row.chunk_count),
         created_by=row.created_by, create_time=timestamp(row.created_at), update_time=timestamp(row.updated_at))
 
 

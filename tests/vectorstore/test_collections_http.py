@@ -52,6 +52,17 @@ async def test_list_pages_newest_first_with_keyset_tokens(http):
     assert bad.status_code == 400
 
 
+async def test_a_cached_collection_is_not_current_once_documents_are_ingested(http):
+    u = await user(http, "vs")
+    c = await collection(http, u, "cached")
+    unchanged = await http.get(f"/collections/{c['id']}", headers={**u, "If-None-Match": c["etag"]})
+    assert unchanged.status_code == 304
+    await ingested(http, u, c["id"], "some words to index")
+    fresh = await http.get(f"/collections/{c['id']}", headers={**u, "If-None-Match": c["etag"]})
+    assert fresh.status_code == 200 and int(fresh.json()["document_count"]) == 1 and int(fresh.json()["chunk_count"]) >= 1
+    assert fresh.headers["etag"] != c["etag"]
+
+
 async def test_update_with_stale_etag_is_aborted_and_chunking_change_reingests(http):
     u = await user(http, "vs")
     c = await collection(http, u, "upd", chunking={"chunk_size": 200, "chunk_overlap": 0})
