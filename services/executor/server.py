@@ -14,7 +14,7 @@ from services.executor.engine.credentials import CredentialResolver
 from services.executor.engine.events import EventBus
 from services.executor.engine.queue import Replica, replica_name
 from services.executor.executions import Executions
-from services.executor.nodes import outbound
+from services.executor.nodes.base import configure_outbound
 from services.executor.repository import Database
 from services.executor.servicer import ExecutionServicer, NodeCatalogServicer, ThreadServicer
 from services.executor.settings import ExecutorSettings
@@ -83,7 +83,7 @@ async def start(settings: ExecutorSettings) -> RunningExecutor:
                                                     options=[("grpc.enable_retries", 0)])
     executions = Executions(db, bus, replica, WorkflowSource(workflow_channel), settings, checkpointer,
                             CredentialResolver(auth_channel, settings.service_secret), vectorstore_channel)
-    outbound.configure(settings)
+    configure_outbound(settings)
     verifier = TokenVerifier(grpc_jwks_fetcher(auth_channel), settings.jwt_issuer, settings.jwt_audience)
     identity = ServiceIdentity(auth_channel, "executor", settings.service_secret)
     revocations = RevocationFeed(auth_channel, verifier, identity)

@@ -35,9 +35,9 @@ class UploadHeader:
 
 
 class Documents:
-    def __init__(self, db: Database, collections: Collections, max_upload_bytes: int, allow_private_networks: bool):
+    def __init__(self, db: Database, collections: Collections, max_upload_bytes: int, outbound_policy: outbound.Policy):
         self.db, self.collections = db, collections
-        self.max_upload_bytes, self.allow_private = max_upload_bytes, allow_private_networks
+        self.max_upload_bytes, self.outbound_policy = max_upload_bytes, outbound_policy
 
     async def _add(self, caller: Caller, collection_id: str, *, name: str, source_type: str, source: str,
                    content_type: str, content: bytes | None, metadata: dict):
@@ -73,8 +73,7 @@ class Documents:
         if len(url) > 2000:
             raise InvalidArgument("url", "must be at most 2000 characters")
         try:
-            _, host, port = outbound.check_url(url)
-            await outbound.resolve_public(host, port, self.allow_private)
+            await outbound.check(url, self.outbound_policy)
         except (outbound.OutboundRefused, outbound.OutboundError) as exc:
             raise InvalidArgument("url", str(exc)) from None
         return await self._add(caller, collection_id, name=name or url, source_type="url", source=url,

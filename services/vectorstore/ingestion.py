@@ -40,8 +40,10 @@ def replica_name(configured: str) -> str:
 
 
 class Ingestor:
-    def __init__(self, db: Database, embedders: Embedders, settings: VectorstoreSettings, dsn: str):
+    def __init__(self, db: Database, embedders: Embedders, settings: VectorstoreSettings, dsn: str,
+                 outbound_policy: outbound.Policy):
         self.db, self.embedders, self.settings, self.dsn = db, embedders, settings, dsn
+        self.outbound_policy = outbound_policy  # where URL imports may connect
         self.name = replica_name(settings.replica_id)
         self.in_progress: set = set()
         self._building: dict = {}  # collection id -> task building its index
@@ -170,18 +172,21 @@ class Ingestor:
 
     async def _fetch(self, url: str) -> tuple[bytes, str]:
         try:
-            final_url, body, content_type, truncated = await asyncio.wait_for(outbound.fetch(
-                url, allow_private=self.settings.allow_private_networks, max_bytes=self.settings.max_upload_bytes,
-                timeout=FETCH_SECONDS, user_agent=USER_AGENT), FETCH_SECONDS * 2)
+            fetched = await asyncio.wait_for(outbound.fetch(
+                url, self.outbound_policy, max_bytes=self.settings.max_upload_bytes, timeout=FETCH_SECONDS,
+                user_agent=USER_AGENT), FETCH_SECONDS * 2)
         except (outbound.OutboundRefused, outbound.OutboundError) as exc:
             raise IngestionFailed(str(exc)) from None
         except TimeoutError:
             raise IngestionFailed(f"fetching {url} took too long") from None
         except httpx.HTTPError as exc:
             raise IngestionFailed(f"cannot fetch {url}: {type(exc).__name__}") from None
-        if truncated:
+        if fetched.status >= 400:
+            raise IngestionFailed(f"{fetched.url} answered HTTP {fetched.status}")
+        if fetched.truncated:
             raise IngestionFailed(f"{url} is larger than the {self.settings.max_upload_bytes}-byte limit")
-        kind = parsing.content_type_of(content_type, final_url.split("?")[0])
+        content_type = fetched.headers.get("content-type", "")
+        kind = parsing.content_type_of(content_type, fetched.url.split("?")[0])
         if not kind:
-            raise IngestionFailed(f"{final_url} is {content_type or 'of an unknown type'}, which cannot be read")
-        return body, kind
+            raise IngestionFailed(f"{fetched.url} is {content_type or 'of an unknown type'}, which cannot be read")
+        return fetched.body, kind

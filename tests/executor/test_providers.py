@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from services.executor.nodes import outbound
+from services.common import outbound
 from services.executor.nodes.agents import Agent
 from services.executor.nodes.base import NodeContext, NodeError, ParamError
 from services.executor.nodes.chat import ChatModel
@@ -31,7 +31,7 @@ async def fake():
 @pytest.fixture
 def loopback_allowed(monkeypatch):
     """The operator's allow-list, as tests need it for their fake servers."""
-    monkeypatch.setattr(outbound, "_configured", outbound.Policy.of(False, ["127.0.0.1/32"]))
+    monkeypatch.setattr("services.executor.nodes.base._outbound_policy", outbound.Policy.of(False, ["127.0.0.1/32"]))
 
 
 class Services:

@@ -5,7 +5,8 @@ import ipaddress
 
 import pytest
 
-from services.executor.nodes import outbound
+from services.common import outbound
+from services.executor.nodes import base
 from services.executor.nodes.base import NodeContext, ParamError
 from services.executor.nodes.tools import ToolSpec, build, tool_specs
 from tests.fakes.providers import FakeProviders, serve
@@ -46,7 +47,7 @@ def tool(settings: dict | str):
 
 
 def allow(monkeypatch, *networks: str) -> None:
-    monkeypatch.setattr(outbound, "_configured", outbound.Policy.of(False, list(networks)))
+    monkeypatch.setattr(base, "_outbound_policy", outbound.Policy.of(False, list(networks)))
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:9/", "http://169.254.169.254/latest/meta-data/",

@@ -11,6 +11,7 @@ from google.protobuf import struct_pb2
 
 from agentic.vectorstore.v1 import vectorstore_pb2 as pb
 from agentic.vectorstore.v1 import vectorstore_pb2_grpc
+from services.common import outbound
 from tests.conftest import vectorstore_settings
 from tests.vectorstore import files
 from tests.vectorstore.fake_openai import SLOW_MODEL
@@ -131,6 +132,9 @@ class _Site(http_server.BaseHTTPRequestHandler):
             self.send_header("Location", "http://169.254.169.254/latest/")
             self.end_headers()
             return
+        if self.path == "/missing":
+            self.send_error(404)
+            return
         body = b"<html><title>Kettles</title><body><p>Our kettles boil water in ninety seconds.</p></body></html>"
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -160,13 +164,17 @@ async def test_url_import_refuses_private_addresses(http, local_site):
         assert refused.json()["details"][0]["field_violations"][0]["field"] == "url"
 
 
-@pytest.fixture
-def private_networks_allowed(vectorstore_service):
-    """The operator's switch (VECTORSTORE_ALLOW_PRIVATE_NETWORKS) on the running replica, for a local site."""
-    documents = vectorstore_service.documents
-    documents.allow_private = vectorstore_service.ingestor.settings.allow_private_networks = True
+@pytest.fixture(params=["allow_private_networks", "outbound_allow"])
+def private_networks_allowed(request, vectorstore_service):
+    """The operator's settings on the running replica, for a local site: all private networks
+    (VECTORSTORE_ALLOW_PRIVATE_NETWORKS) or the site's network (VECTORSTORE_OUTBOUND_ALLOW)."""
+    documents, ingestor = vectorstore_service.documents, vectorstore_service.ingestor
+    refusing = documents.outbound_policy
+    allowing = (outbound.Policy(allow_private=True) if request.param == "allow_private_networks"
+                else outbound.Policy.of(False, ["127.0.0.1/32"]))
+    documents.outbound_policy = ingestor.outbound_policy = allowing
     yield
-    documents.allow_private = vectorstore_service.ingestor.settings.allow_private_networks = False
+    documents.outbound_policy = ingestor.outbound_policy = refusing
 
 
 async def test_url_import_fetches_the_page_where_private_networks_are_allowed(http, local_site,
@@ -186,6 +194,10 @@ async def test_url_import_fetches_the_page_where_private_networks_are_allowed(ht
                                  json={"url": local_site + "/redirect-to-metadata"})
     failed = await wait_status(http, u, c["id"], redirected.json()["id"])
     assert failed["status"] == "DOCUMENT_STATUS_FAILED" and "metadata" in failed["error"]
+    missing = await http.post(f"/collections/{c['id']}/documents:import", headers=u,
+                              json={"url": local_site + "/missing"})
+    failed = await wait_status(http, u, c["id"], missing.json()["id"])
+    assert failed["status"] == "DOCUMENT_STATUS_FAILED" and "answered HTTP 404" in failed["error"]
 
 
 async def test_openai_compatible_embeddings_through_the_real_client(http, fake_embeddings):

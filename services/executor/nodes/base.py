@@ -7,12 +7,15 @@ LangGraph: the compiler wraps `run` with retries, a timeout and events, and rout
 from __future__ import annotations
 
 import abc
+import functools
 import importlib
 import json
 import pkgutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+from services.common import outbound
 
 CATEGORIES = ("control", "llms", "agents", "tools", "memory", "chains", "retrieval", "output")
 
@@ -183,3 +186,53 @@ def summarize(value: Any) -> Any:
     except (TypeError, ValueError):
         return str(value)[:SUMMARY_CHARS]
     return value if len(text) <= SUMMARY_CHARS else text[:SUMMARY_CHARS] + "…"
+
+
+# --- the outbound-address guard (services.common.outbound) under the executor operator's policy ---------
+
+USER_AGENT = "agentic-platform-executor/0.1"
+_outbound_policy: outbound.Policy | None = None
+
+
+def configure_outbound(settings) -> None:
+    """The running executor's policy (server start): EXECUTOR_OUTBOUND_ALLOW, EXECUTOR_ALLOW_PRIVATE_NETWORKS."""
+    global _outbound_policy
+    _outbound_policy = outbound.Policy.of(settings.allow_private_networks, settings.outbound_allow)
+
+
+@functools.cache
+def _policy_from_environment() -> outbound.Policy:
+    from services.executor.settings import ExecutorSettings
+
+    settings = ExecutorSettings()
+    return outbound.Policy.of(settings.allow_private_networks, settings.outbound_allow)
+
+
+def outbound_policy() -> outbound.Policy:
+    """The configured policy; without a server start (a node run on its own) the environment's settings."""
+    return _outbound_policy or _policy_from_environment()
+
+
+def outbound_failure(exc: outbound.OutboundRefused | outbound.OutboundError) -> NodeError:
+    """The node's error for a refused address (not worth a retry) or a request that could not be made."""
+    if isinstance(exc, outbound.OutboundRefused):
+        return NodeError(str(exc), code="UNSAFE_URL", retryable=False)
+    return NodeError(str(exc))
+
+
+async def fetch_outbound(url: str, **options) -> outbound.Fetched:
+    """outbound.fetch under the executor's policy; a refusal or failure is a NodeError (httpx errors pass)."""
+    try:
+        return await outbound.fetch(url, outbound_policy(), user_agent=USER_AGENT, **options)
+    except (outbound.OutboundRefused, outbound.OutboundError) as exc:
+        raise outbound_failure(exc) from None
+
+
+async def check_base_url(url: str) -> None:
+    """A provider base URL from a workflow: http(s) and only allowed addresses. The provider's client then
+    connects by name itself, so a name that changes its address between the check and the call (DNS
+    rebinding) is a residual risk there, which the allow-list of networks keeps small."""
+    try:
+        await outbound.check(url, outbound_policy())
+    except (outbound.OutboundRefused, outbound.OutboundError) as exc:
+        raise outbound_failure(exc) from None

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 from langchain_core.messages import HumanMessage, SystemMessage
 
+from services.common import outbound
 from services.common.html_text import html_to_text
-from services.executor.nodes import outbound
 from services.executor.nodes.base import (
     Node,
     NodeContext,
@@ -22,6 +22,7 @@ from services.executor.nodes.base import (
     NodeResult,
     ParamError,
     as_text,
+    fetch_outbound,
     int_param,
     text_param,
 )
@@ -166,7 +167,7 @@ FETCH_SECONDS = 10.0
 
 async def fetch_page(url: str) -> outbound.Fetched:
     """GET a page through the outbound guard; an HTTP error status is the node's error."""
-    fetched = await outbound.fetch(url, headers={"Accept": "text/html,text/plain;q=0.9,*/*;q=0.5"},
+    fetched = await fetch_outbound(url, headers={"Accept": "text/html,text/plain;q=0.9,*/*;q=0.5"},
                                    timeout=FETCH_SECONDS, max_bytes=MAX_BODY_BYTES)
     if fetched.status >= 400:
         raise NodeError(f"{fetched.url} answered HTTP {fetched.status}")
@@ -187,7 +188,7 @@ class WebLoader(Node):
         self.url = text_param(params, "url", required=True, max_length=2000).strip()
         try:
             outbound.check_url(self.url)
-        except outbound.UnsafeURL as exc:
+        except outbound.OutboundRefused as exc:
             raise ParamError("url", str(exc)) from None
 
     async def run(self, ctx: NodeContext) -> NodeResult:

@@ -31,11 +31,12 @@ from langchain_core.messages import (
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, LLMResult
 
-from services.executor.nodes import outbound
+from services.common import outbound
 from services.executor.nodes.base import (
     NodeContext,
     NodeError,
     ParamError,
+    check_base_url,
     int_param,
     number_param,
     text_param,
@@ -224,7 +225,7 @@ def model_spec(params: dict, *, temperature: float = 0.7) -> ModelSpec:
     if base_url:
         try:
             outbound.check_url(base_url)
-        except outbound.UnsafeURL as exc:
+        except outbound.OutboundRefused as exc:
             raise ParamError("base_url", str(exc)) from None
     elif provider == "openai_compatible":
         raise ParamError("base_url", "is required for an OpenAI-compatible server")
@@ -309,7 +310,7 @@ async def chat_model(spec: ModelSpec, ctx: NodeContext) -> BaseChatModel:
     if spec.provider == "offline":
         return OfflineChatModel(model=spec.model, script=list(spec.script), callbacks=callbacks)
     if spec.base_url:
-        await outbound.check_base_url(spec.base_url)
+        await check_base_url(spec.base_url)
     key = await api_key(spec, ctx)
     client = await _client_module(spec.provider)
     common = {"model": spec.model, "temperature": spec.temperature, "callbacks": callbacks, "max_retries": 0}

@@ -22,11 +22,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 from langchain_core.tools import BaseTool, StructuredTool
 
-from services.executor.nodes import outbound
+from services.common import outbound
 from services.executor.nodes.base import (
     NodeContext,
     NodeError,
     ParamError,
+    fetch_outbound,
     int_param,
     number_param,
     text_param,
@@ -191,7 +192,7 @@ def _tool_spec(kind: str, settings: dict, where: str) -> ToolSpec:
             base_url = text_param(settings, "base_url", default=SEARCH_URLS[provider], max_length=2000).rstrip("/")
             try:
                 outbound.check_url(base_url)
-            except outbound.UnsafeURL as exc:
+            except outbound.OutboundRefused as exc:
                 raise ParamError("base_url", str(exc)) from None
             return ToolSpec(kind, kind, {"provider": provider, "credential": credential, "base_url": base_url,
                                          "max_results": int_param(settings, "max_results", default=5, minimum=1,
@@ -227,7 +228,7 @@ def _http_tool(spec: ToolSpec) -> BaseTool:
         if method not in settings["methods"]:
             return f"Error: method {method} is not allowed here; use one of {', '.join(settings['methods'])}"
         try:
-            fetched = await outbound.fetch(url, method=method, headers={str(k): str(v) for k, v in (headers or {}).items()},
+            fetched = await fetch_outbound(url, method=method, headers={str(k): str(v) for k, v in (headers or {}).items()},
                                            body=body.encode() if body else None, timeout=settings["timeout"],
                                            max_bytes=settings["max_bytes"])
         except NodeError as exc:
@@ -254,12 +255,12 @@ def _search_tool(spec: ToolSpec, ctx: NodeContext) -> BaseTool:
         try:
             key = await ctx.services.secret(settings["credential"])
             if settings["provider"] == "tavily":
-                fetched = await outbound.fetch(
+                fetched = await fetch_outbound(
                     settings["base_url"] + "/search", method="POST", timeout=15, max_bytes=1 << 20,
                     headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
                     body=json.dumps({"query": query, "max_results": settings["max_results"]}).encode())
             else:
-                fetched = await outbound.fetch(
+                fetched = await fetch_outbound(
                     str(httpx.URL(settings["base_url"] + "/res/v1/web/search",
                                   params={"q": query, "count": settings["max_results"]})),
                     timeout=15, max_bytes=1 << 20, headers={"X-Subscription-Token": key, "Accept": "application/json"})
