@@ -93,11 +93,11 @@ def start_embedded_postgres(data_dir: Path, cleanup: str | None = None):
 
 
 def _ensure_shared_buffers(server) -> None:
-    """PostgreSQL's default 128MB of shared buffers is less than one HNSW index of 100k 384-d vectors (~200 MB
-    with its table ~85 MB): a search then reads a quarter of its pages back through the kernel (measured here:
-    1.5-3x slower, more at high ef_search). Set once per data directory; it needs a restart (pg_ctl restart
-    keeps the server's options). Pages are only allocated when used."""
-    from pgserver._commands import pg_ctl
+    """PostgreSQL's default 128MB of shared buffers holds less than one HNSW index of 100k 384-d vectors (195 MB,
+    its table 85 MB): a search then read a quarter of its pages back through the kernel (measured here: the
+    statement 1.5-2x slower, more at high ef_search). Set once per data directory; it needs a restart (pg_ctl
+    restart keeps the server's options). Pages are only allocated when used."""
+    from pgserver._commands import pg_ctl  # pgserver has no public restart; the version is pinned
 
     if EMBEDDED_SHARED_BUFFERS in server.psql("SHOW shared_buffers;"):
         return
