@@ -336,6 +336,12 @@ class Executions:
                 pass
         return await self.get(caller, str(row.id))
 
+    async def usage(self, caller: Caller, workflow_id: str, created_after, created_before):
+        async with self.db.reading() as repo:
+            return await repo.usage(uuid.UUID(caller.org_id),
+                                    parse_id(workflow_id, "workflow_id") if workflow_id else None,
+                                    created_after, created_before)
+
     async def list(self, caller: Caller, size: int, token: str, workflow_id: str, status: str, thread_id: str,
                    created_after, created_before):
         limit = page_size(size)

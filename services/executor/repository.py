@@ -106,6 +106,13 @@ class Repository(BaseRepository):
         return await (await self._raw()).fetchval("SELECT status FROM executor.executions WHERE id = $1",
                                                   execution_id)
 
+    async def usage(self, org_id: uuid.UUID, workflow_id=None, created_after=None, created_before=None) -> Row:
+        return await self._one(
+            "SELECT count(*) AS executions, coalesce(sum(input_tokens), 0)::bigint AS input_tokens, "
+            "coalesce(sum(output_tokens), 0)::bigint AS output_tokens FROM executor.executions WHERE org_id = $1 "
+            "AND ($2::uuid IS NULL OR workflow_id = $2) AND ($3::timestamptz IS NULL OR created_at >= $3) "
+            "AND ($4::timestamptz IS NULL OR created_at < $4)", org_id, workflow_id, created_after, created_before)
+
     async def executions_page(self, org_id: uuid.UUID, *, after: tuple | None, limit: int, workflow_id=None,
                               status: str = "", thread_id=None, created_after=None, created_before=None) -> list[Row]:
         clauses, args = ["org_id = $1"], [org_id]

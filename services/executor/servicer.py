@@ -58,6 +58,13 @@ class ExecutionServicer(executor_pb2_grpc.ExecutionServiceServicer):
             convert.optional_time(request, "created_after"), convert.optional_time(request, "created_before"))
         return pb.ListExecutionsResponse(executions=[convert.execution(r) for r in rows], next_page_token=token)
 
+    async def GetUsage(self, request, context):
+        row = await self.executions.usage(callers.current(), request.workflow_id,
+                                          convert.optional_time(request, "created_after"),
+                                          convert.optional_time(request, "created_before"))
+        return pb.UsageSummary(executions=row.executions, input_tokens=row.input_tokens,
+                               output_tokens=row.output_tokens)
+
     async def CancelExecution(self, request, context):
         return convert.execution(await self.executions.cancel(callers.current(), request.id))
 

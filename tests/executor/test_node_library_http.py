@@ -125,6 +125,19 @@ async def test_token_usage_per_node_in_events_and_summed_on_the_execution(http, 
     execution_id = events[0]["data"]["execution_id"]
     execution = (await http.get(f"/executions/{execution_id}", headers=u)).json()
     assert execution["usage"] == {"input_tokens": 2 * INPUT_TOKENS, "output_tokens": 13}
+    # Summed per organization (and per workflow, in a time range); another organization sees none of it.
+    await sse_events(http, "POST", f"/workflows/{workflow_id}:stream", u, {"input": "one two"})
+    total = (await http.get("/usage", headers=u)).json()
+    assert total == {"executions": "2", "input_tokens": str(4 * INPUT_TOKENS), "output_tokens": "26"}
+    one = (await http.get("/usage", headers=u, params={"workflow_id": workflow_id,
+                                                        "created_after": "2020-01-01T00:00:00Z"})).json()
+    assert one == total
+    later = (await http.get("/usage", headers=u, params={"created_after": "2999-01-01T00:00:00Z"})).json()
+    assert later.get("executions", "0") == "0" and later.get("input_tokens", "0") == "0"
+    stranger = await user(http, "usage-other")
+    assert (await http.get("/usage", headers=stranger)).json().get("executions", "0") == "0"
+    bad = await http.get("/usage", headers=u, params={"workflow_id": "not-an-id"})
+    assert bad.status_code == 400
 
 
 async def test_provider_errors_fail_the_node_clearly_and_follow_its_retry_policy(http, fake, loopback_allowed):
