@@ -86,14 +86,17 @@ class Replica:
         self.tasks[execution_id] = task
         task.add_done_callback(lambda _: self._finished(execution_id))
         if self._early_cancels.pop(execution_id, None) is not None:
-            task.cancel()
+            # On the next loop turn, once the run has started: a task cancelled before its first step never
+            # runs its own cancel handling, and the run would be left "running" until its lease lapsed.
+            task.get_loop().call_soon(self.cancel_local, execution_id)
 
     def _finished(self, execution_id: uuid.UUID) -> None:
         self.tasks.pop(execution_id, None)
         self._claim_wake.set()  # room for another queued run
 
     def cancel_local(self, execution_id: uuid.UUID) -> bool:
-        """Cancel once: the RPC, its NOTIFY and the heartbeat may all ask for the same run."""
+        """The RPC, its NOTIFY and the heartbeat may all ask for the same run: asking again is harmless (the
+        outcome is recorded uncancellably) and the heartbeat's repeat catches a cancel that something swallowed."""
         task = self.tasks.get(execution_id)
         if task is None:
             now = time.monotonic()
@@ -101,7 +104,7 @@ class Replica:
                 del self._early_cancels[stale]
             self._early_cancels[execution_id] = now
             return False
-        if task.done() or task.cancelling():
+        if task.done():
             return False
         task.cancel()
         return True
