@@ -25,7 +25,7 @@ from services.common.errors import (
     ResourceExhausted,
 )
 from services.common.flowgraph import Limits
-from services.common.pagination import decode_cursor, encode_cursor, page_size
+from services.common.pagination import keyset_page
 from services.common.validation import parse_id
 from services.executor.engine.compile import CompiledWorkflow, GraphCache, compile_workflow
 from services.executor.engine.credentials import CredentialResolver, RunCredentials
@@ -344,25 +344,14 @@ class Executions:
 
     async def list(self, caller: Caller, size: int, token: str, workflow_id: str, status: str, thread_id: str,
                    created_after, created_before):
-        limit = page_size(size)
-        cursor = decode_cursor(token)
-        after = None
-        if cursor is not None:
-            try:
-                after = (datetime.fromisoformat(cursor["t"]), uuid.UUID(cursor["id"]))
-            except (KeyError, ValueError, TypeError):
-                raise InvalidArgument("page_token", "not a page token returned by this API") from None
+        org = uuid.UUID(caller.org_id)
+        workflow = parse_id(workflow_id, "workflow_id") if workflow_id else None
+        thread = parse_id(thread_id, "thread_id") if thread_id else None
         async with self.db.reading() as repo:
-            rows = await repo.executions_page(
-                uuid.UUID(caller.org_id), after=after, limit=limit + 1,
-                workflow_id=parse_id(workflow_id, "workflow_id") if workflow_id else None, status=status,
-                thread_id=parse_id(thread_id, "thread_id") if thread_id else None,
-                created_after=created_after, created_before=created_before)
-        next_token = ""
-        if len(rows) > limit:
-            rows = rows[:limit]
-            next_token = encode_cursor({"t": rows[-1].created_at.isoformat(), "id": str(rows[-1].id)})
-        return rows, next_token
+            return await keyset_page(
+                lambda after, limit: repo.executions_page(
+                    org, after=after, limit=limit, workflow_id=workflow, status=status, thread_id=thread,
+                    created_after=created_after, created_before=created_before), size, token)
 
     # --- control -------------------------------------------------------------------------------------------
     async def cancel(self, caller: Caller, execution_id: str):

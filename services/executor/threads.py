@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from services.common.caller import Caller
 from services.common.errors import InvalidArgument, NotFound
-from services.common.pagination import decode_cursor, encode_cursor, page_size
+from services.common.pagination import decode_cursor, encode_cursor, keyset_page, page_size
 from services.common.validation import parse_id
 from services.executor.repository import Database
 
@@ -34,20 +34,9 @@ class Threads:
         return row
 
     async def list(self, caller: Caller, size: int, token: str):
-        limit = page_size(size)
-        cursor = decode_cursor(token)
-        after = None
-        if cursor is not None:
-            try:
-                after = (datetime.fromisoformat(cursor["t"]), uuid.UUID(cursor["id"]))
-            except (KeyError, ValueError, TypeError):
-                raise InvalidArgument("page_token", "not a page token returned by this API") from None
         async with self.db.reading() as repo:
-            rows = await repo.threads_page(uuid.UUID(caller.org_id), after=after, limit=limit + 1)
-        if len(rows) > limit:
-            rows = rows[:limit]
-            return rows, encode_cursor({"t": rows[-1].created_at.isoformat(), "id": str(rows[-1].id)})
-        return rows, ""
+            return await keyset_page(
+                lambda after, limit: repo.threads_page(uuid.UUID(caller.org_id), after=after, limit=limit), size, token)
 
     async def delete(self, caller: Caller, thread_id: str) -> None:
         caller.require_role("member")

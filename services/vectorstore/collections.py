@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 from services.common.caller import Caller
 from services.common.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
+from services.common.pagination import keyset_page
 from services.common.validation import parse_etag, parse_id, require_text
-from services.vectorstore import paging
 from services.vectorstore.chunking import Chunking
 from services.vectorstore.embeddings import BUILTIN, BUILTIN_MODEL, Embedders
 from services.vectorstore.repository import Database
@@ -63,7 +63,7 @@ class Collections:
     async def list(self, caller: Caller, size: int, token: str):
         org = uuid.UUID(caller.org_id)
         async with self.db.reading() as repo:
-            return await paging.page(lambda after, limit: repo.collections_page(org, after, limit), size, token)
+            return await keyset_page(lambda after, limit: repo.collections_page(org, after, limit), size, token)
 
     async def update(self, caller: Caller, collection_id: str, fields: dict, paths: list[str], etag: str):
         """`fields` holds name, description, embedding (dict), chunking (dict); `paths` says which to set."""

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from services.common import outbound
 from services.common.caller import Caller
 from services.common.errors import InvalidArgument, NotFound
-from services.common.pagination import decode_cursor, encode_cursor, page_size
+from services.common.pagination import decode_cursor, encode_cursor, keyset_page, page_size
 from services.common.validation import parse_id
-from services.vectorstore import paging, parsing
+from services.vectorstore import parsing
 from services.vectorstore.collections import Collections
 from services.vectorstore.repository import Database
 
@@ -113,7 +113,7 @@ class Documents:
     async def list(self, caller: Caller, collection_id: str, status: str, size: int, token: str):
         collection = await self.collections.get(caller, collection_id, "collection_id")
         async with self.db.reading() as repo:
-            return await paging.page(
+            return await keyset_page(
                 lambda after, limit: repo.documents_page(collection.org_id, collection.id, status, after, limit),
                 size, token)
 

@@ -10,8 +10,8 @@ import uuid
 
 from services.common.caller import Caller
 from services.common.errors import InvalidArgument, NotFound
+from services.common.pagination import keyset_page
 from services.common.validation import parse_id
-from services.vectorstore import paging
 from services.vectorstore.collections import Collections
 from services.vectorstore.repository import Database
 
@@ -46,7 +46,7 @@ class Evaluations:
     async def list(self, caller: Caller, collection_id: str, size: int, token: str):
         collection = await self.collections.get(caller, collection_id, "collection_id")
         async with self.db.reading() as repo:
-            return await paging.page(
+            return await keyset_page(
                 lambda after, limit: repo.evaluations_page(collection.org_id, collection.id, after, limit), size, token)
 
     async def feedback(self, caller: Caller, collection_id: str, evaluation_id: str, value: int):
