@@ -55,7 +55,12 @@ class Collections:
 
     async def get(self, caller: Caller, collection_id: str, field: str = "id"):
         async with self.db.reading() as repo:
-            row = await repo.collection(uuid.UUID(caller.org_id), parse_id(collection_id, field))
+            return await self.get_in(repo, caller, collection_id, field)
+
+    @staticmethod
+    async def get_in(repo, caller: Caller, collection_id: str, field: str = "id"):
+        """The caller's collection, read on `repo`'s connection (a search reuses it for its own statements)."""
+        row = await repo.collection(uuid.UUID(caller.org_id), parse_id(collection_id, field))
         if row is None:
             raise NotFound("collection", collection_id)
         return row

@@ -25,6 +25,8 @@ _WORD_WEIGHT, _NGRAM_WEIGHT = 0.8, 0.45
 
 class Embedder(Protocol):
     dimensions: int
+    # Cheap enough (microseconds, in process) to compute while holding a database connection.
+    instant: bool
 
     async def embed(self, texts: list[str]) -> np.ndarray:
         """(len(texts), dimensions) float32, one L2-normalised row per text."""
@@ -45,6 +47,7 @@ class HashingEmbedder:
     """
 
     dimensions: int
+    instant = True
 
     def embed_sync(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
@@ -75,6 +78,8 @@ class HashingEmbedder:
 
 class OpenAIEmbedder:
     """Any OpenAI-compatible /embeddings endpoint, through the official client (retries, timeouts)."""
+
+    instant = False
 
     def __init__(self, client, model: str, dimensions: int):
         self.client, self.model, self.dimensions = client, model, dimensions

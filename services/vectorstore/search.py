@@ -41,44 +41,48 @@ class Search:
             raise InvalidArgument("top_k", f"must be between 1 and {MAX_TOP_K}")
         if ef_search and not 1 <= ef_search <= MAX_EF_SEARCH:
             raise InvalidArgument("ef_search", f"must be between 1 and {MAX_EF_SEARCH}")
-        collection = await self.collections.get(caller, collection_id, "collection_id")
-        if mode == "keyword":
-            rows = await self._keyword(collection, query, metadata_filter, top_k)
-            return _above([(r, r.rank) for r in rows], min_score), ""
+        async with self.db.reading() as repo:
+            collection = await self.collections.get_in(repo, caller, collection_id, "collection_id")
+            if mode == "keyword":
+                rows = await repo.keyword(collection.org_id, collection.id, query, metadata_filter, top_k)
+                return _above([(r, r.rank) for r in rows], min_score), ""
+            embedder = self.embedders.embedder_for(collection.embedding_provider, collection.embedding_model,
+                                                   collection.dimensions)
+            if embedder.instant:  # microseconds of CPU: one connection serves the whole search
+                vector = (await embedder.embed([query]))[0]
+                return await self._ranked(repo, collection, query, vector, mode, top_k, min_score, metadata_filter,
+                                          ef_search)
+        # A model server may take a while to answer: no connection is held meanwhile.
+        vector = (await embedder.embed([query]))[0]
+        async with self.db.reading() as repo:
+            return await self._ranked(repo, collection, query, vector, mode, top_k, min_score, metadata_filter,
+                                      ef_search)
+
+    async def _ranked(self, repo, collection, query: str, vector, mode: str, top_k: int, min_score: float,
+                      metadata_filter: dict | None, ef_search: int) -> tuple[list[tuple], str]:
         depth = top_k if mode == "vector" else top_k * FUSION_DEPTH
-        rows, strategy = await self._vector(collection, query, metadata_filter, depth,
-                                            ef_search or self.default_ef_search)
+        rows, strategy = await self._nearest(repo, collection, vector, metadata_filter, depth,
+                                             ef_search or self.default_ef_search)
         if mode == "vector":
             return _above([(r, 1.0 - r.distance) for r in rows], min_score), strategy
-        fused = fuse([rows, await self._keyword(collection, query, metadata_filter, depth)])[:top_k]
-        return _above(fused, min_score), strategy
+        keyword = await repo.keyword(collection.org_id, collection.id, query, metadata_filter, depth)
+        return _above(fuse([rows, keyword])[:top_k], min_score), strategy
 
-    async def _keyword(self, collection, query: str, metadata_filter: dict | None, limit: int):
-        async with self.db.reading() as repo:
-            return await repo.keyword(collection.org_id, collection.id, query, metadata_filter, limit)
-
-    async def _vector(self, collection, query: str, metadata_filter: dict | None, limit: int, ef_search: int):
-        embedder = self.embedders.embedder_for(collection.embedding_provider, collection.embedding_model,
-                                               collection.dimensions)
-        vector = (await embedder.embed([query]))[0]
+    async def _nearest(self, repo, collection, vector, metadata_filter: dict | None, limit: int, ef_search: int):
         org, cid = collection.org_id, collection.id
         indexed = collection.hnsw_dimensions == collection.dimensions
         available = collection.chunk_count
         if indexed and metadata_filter is not None:
-            async with self.db.reading() as repo:
-                available = await repo.count_chunks(org, cid, collection.dimensions, metadata_filter,
-                                                    self.exact_max_chunks + 1)
+            available = await repo.count_chunks(org, cid, collection.dimensions, metadata_filter,
+                                                self.exact_max_chunks + 1)
         if not indexed or available <= self.exact_max_chunks:
-            async with self.db.reading() as repo:
-                return await repo.nearest_exact(org, cid, vector, metadata_filter, limit), "exact"
+            return await repo.nearest_exact(org, cid, vector, metadata_filter, limit), "exact"
         # HNSW returns at most ef_search rows: ask for enough candidates to survive the filters.
         candidates = min(MAX_EF_SEARCH, max(ef_search, limit * 4))
-        async with self.db.reading() as repo:
-            rows = await repo.nearest_hnsw(org, cid, vector, metadata_filter, limit, candidates)
+        rows = await repo.nearest_hnsw(org, cid, vector, metadata_filter, limit, candidates)
         if len(rows) >= min(limit, available):
             return rows, "hnsw"
-        async with self.db.reading() as repo:
-            return await repo.nearest_exact(org, cid, vector, metadata_filter, limit), "exact"
+        return await repo.nearest_exact(org, cid, vector, metadata_filter, limit), "exact"
 
 
 def _above(scored: list[tuple], min_score: float) -> list[tuple]:

@@ -103,7 +103,7 @@ async def test_hnsw_scan_is_used_and_a_selective_filter_still_returns_top_k(db):
     search = Search(db, Collections(db, Embedders("", "", 1)), Embedders("", "", 1), 40, 500)
 
     class Fixed:  # the query vector, as the collection's embedder would return it
-        dimensions = DIMENSIONS
+        dimensions, instant = DIMENSIONS, True
 
         async def embed(self, texts):
             return vectors[7:8]
