@@ -2,6 +2,7 @@
 
 from google.protobuf import descriptor as d
 
+from gateway import uploads
 from gateway.transcoder import Binding
 
 FD = d.FieldDescriptor
@@ -125,6 +126,7 @@ def build_openapi(bindings: list[Binding]) -> dict:
         if body_schema is not None:
             operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_schema}}}
         paths.setdefault(b.route_path, {})[b.http_method.lower()] = operation
+    paths[uploads.PATH] = {"post": uploads.openapi_operation(schemas.message)}  # the one hand-written route
     schemas.components["Error"] = ERROR_SCHEMA
     return {
         "openapi": "3.1.0",

@@ -128,6 +128,30 @@ async def _messages(request: Request, parts: _Parts, parser: MultipartParser, co
         raise UploadError("the form has no `file` part")
 
 
+def openapi_operation(schema_of) -> dict:
+    """This route in the OpenAPI document (`schema_of(descriptor)` gives a message's schema reference)."""
+    return {
+        "operationId": "DocumentService_UploadDocument", "tags": ["DocumentService"], "summary": "UploadDocument",
+        "description": "Upload a file into a collection. Send `name` and `metadata` before `file`; the file is "
+                       "streamed to the service (413 past the service's size limit). The document is ingested "
+                       "in the background: poll it until its status is COMPLETED or FAILED.",
+        "parameters": [{"name": "collection_id", "in": "path", "required": True,
+                        "schema": {"type": "string", "minLength": 1}}],
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {
+                "name": {"type": "string", "description": "the document's name (default: the file name)"},
+                "metadata": {"type": "string", "description": "a JSON object, kept on every chunk"},
+                "file": {"type": "string", "format": "binary",
+                         "description": "text, Markdown, HTML, PDF, CSV or JSON"}}}}}},
+        "responses": {
+            "200": {"description": "OK", "content": {"application/json": {"schema": schema_of(pb.Document.DESCRIPTOR)}}},
+            "default": {"description": "Error", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+        },
+    }
+
+
 def upload_route(settings, downstream, metadata_for) -> Route:
     """The route; `downstream()` gives the gateway's Downstream (its channels live in the app's lifespan)."""
 

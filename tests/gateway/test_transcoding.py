@@ -138,6 +138,11 @@ def test_openapi_describes_every_route_with_schemas():
     assert update["parameters"][0] == {"name": "credential_id", "in": "path", "required": True,
                                        "schema": {"type": "string", "minLength": 1},
                                        "description": "the request's `credential.id`"}
+    upload = document["paths"]["/api/v1/collections/{collection_id}/documents:upload"]["post"]
+    form = upload["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert form["required"] == ["file"] and form["properties"]["file"]["format"] == "binary"
+    assert upload["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/agentic.vectorstore.v1.Document"}
 
 
 def test_openapi_path_parameters_have_their_proto_types_and_plain_names(bindings):
