@@ -136,7 +136,7 @@ async def _measure(port: int, client: httpx.AsyncClient, bearer: dict) -> None:
           "are near their passage); held-out = unseen paragraphs of the same topics; prefix = 6-word prefixes "
           "(near ties: the hard case, like random vectors)")
     for kind, queries in kinds.items():
-        for ef_search in (0, 40, 200):
+        for ef_search in (0, 40, 150, 200):
             latencies, recall = await _search_latency(port, path, bearer, {**body, "ef_search": ef_search}, queries,
                                                       exact[kind])
             label = f"search {kind}, ef_search {ef_search or 'default'}"

@@ -277,7 +277,8 @@ class Accounts:
                                  kind="api_key", member=str(row.created_by))
         return IssuedToken(token, ttl, str(row.org_id), role)
 
-    def issue_service_token(self, service_name: str, secret: str, client_address: str) -> IssuedToken:
+    def issue_service_token(self, service_name: str, secret: str, client_address: str,
+                            organization_id: str = "") -> IssuedToken:
         recent = self._recent_service_token_failures(client_address)
         if len(recent) >= self.settings.max_service_token_failures_per_minute:
             raise ResourceExhausted("too many failed service-token requests from this address; try again later",
@@ -287,7 +288,12 @@ class Accounts:
             recent.append(time.monotonic())
             raise Unauthenticated("unknown service or wrong secret", reason="INVALID_SERVICE_SECRET")
         ttl = self.settings.service_token_ttl_seconds
-        token = self.signer.sign(subject=f"service:{service_name}", org_id="", role="service", ttl=ttl,
+        org_id, role = "", "service"
+        if organization_id:  # acting for an organization: its member role, on the RPCs that admit it
+            if service_name not in self.settings.acting_services:
+                raise PermissionDenied(f"service {service_name} may not act for an organization")
+            org_id, role = str(parse_id(organization_id, "organization_id")), "member"
+        token = self.signer.sign(subject=f"service:{service_name}", org_id=org_id, role=role, ttl=ttl,
                                  typ="service", kind="service")
         return IssuedToken(token, ttl, "", "service")
 

@@ -86,8 +86,8 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return convert.access_token(await self.accounts.authenticate_api_key(request.api_key))
 
     async def IssueServiceToken(self, request, context):
-        return convert.access_token(self.accounts.issue_service_token(request.service_name, request.service_secret,
-                                                                      peer_address(context)))
+        return convert.access_token(self.accounts.issue_service_token(
+            request.service_name, request.service_secret, peer_address(context), request.organization_id))
 
     async def ListRevocations(self, request, context):
         since = request.since.ToDatetime(tzinfo=UTC) if request.HasField("since") else None

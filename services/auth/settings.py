@@ -16,6 +16,8 @@ class AuthSettings(ServiceSettings):
     credential_keys: dict[str, str] = {}
     # {service name: shared secret} for services that may obtain a service identity (IssueServiceToken).
     service_secrets: dict[str, str] = {}
+    # Services that may obtain a token acting for an organization (IssueServiceToken.organization_id).
+    acting_services: list[str] = ["executor"]
 
     access_token_ttl_seconds: int = 30 * 60
     api_key_token_ttl_seconds: int = 5 * 60

@@ -21,6 +21,10 @@ log = logging.getLogger("rpc")
 PUBLIC = "public"  # no credentials needed
 AUTHENTICATED = "authenticated"  # a user's access token or an API key's token
 SERVICE = "service"  # a platform service's identity token
+# A caller's token as AUTHENTICATED, or a service's token acting for an organization (IssueServiceToken with
+# organization_id: the executor's background runs, which have no caller token). The organization comes from
+# the signed token, never from a header.
+ACTING = "acting"
 _INFRASTRUCTURE = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
@@ -125,6 +129,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             raise Unauthenticated("this method needs a service identity")
         if rule == AUTHENTICATED and verified.kind == "service":
             raise Unauthenticated("service tokens cannot act as users")
+        if rule == ACTING and verified.kind == "service" and not verified.org_id:
+            raise Unauthenticated("a service token acts here only for an organization")
         return verified
 
     def _wrap_unary(self, behavior, method: str, rule: str | None, streamed: bool = False):

@@ -9,7 +9,7 @@ from sqlalchemy import event
 from agentic.vectorstore.v1 import vectorstore_pb2, vectorstore_pb2_grpc
 from services.common import outbound
 from services.common.db import make_engine
-from services.common.interceptor import AUTHENTICATED
+from services.common.interceptor import ACTING, AUTHENTICATED
 from services.common.server import GrpcService, start_server
 from services.common.tokens import RevocationFeed, ServiceIdentity, TokenVerifier, grpc_jwks_fetcher
 from services.vectorstore import servicer
@@ -23,8 +23,10 @@ from services.vectorstore.search import Search
 from services.vectorstore.settings import VectorstoreSettings
 
 SERVICE_NAMES = [s.full_name for s in vectorstore_pb2.DESCRIPTOR.services_by_name.values()]
-# Everything needs a verified caller; roles are checked in the domain.
-POLICY = {f"/{s.full_name}/{m.name}": AUTHENTICATED
+# Everything needs a verified caller; roles are checked in the domain. What the executor's retrieval nodes call
+# also admits the executor acting for an organization (background runs have no caller token to lend).
+ACTED = {"/agentic.vectorstore.v1.SearchService/Search", "/agentic.vectorstore.v1.EvaluationService/CreateEvaluationRun"}
+POLICY = {f"/{s.full_name}/{m.name}": ACTING if f"/{s.full_name}/{m.name}" in ACTED else AUTHENTICATED
           for s in vectorstore_pb2.DESCRIPTOR.services_by_name.values() for m in s.methods}
 
 

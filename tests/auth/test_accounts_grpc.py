@@ -143,6 +143,26 @@ async def test_service_token_needs_the_right_secret(stubs):
         auth_pb2.GetProfileRequest(), metadata=bearer(token.access_token)))
 
 
+async def test_only_acting_services_get_a_token_for_an_organization(stubs, auth_channel):
+    """The executor's background runs act for their organization with a token auth signs for it; other
+    services may not, and the organization must be a valid id."""
+    from services.common.tokens import TokenVerifier, grpc_jwks_fetcher
+
+    org = "7d4ec7e5-35a5-4d60-9a3c-2f0c3c2b6a11"
+    acting = await stubs.auth.IssueServiceToken(auth_pb2.IssueServiceTokenRequest(
+        service_name="executor", service_secret="test-executor-secret", organization_id=org))
+    verifier = TokenVerifier(grpc_jwks_fetcher(auth_channel), "agentic-auth", "agentic-platform")
+    caller = await verifier.verify(acting.access_token)
+    assert (caller.kind, caller.subject, caller.org_id, caller.role) == ("service", "service:executor", org, "member")
+    await expect_code(C.PERMISSION_DENIED, stubs.auth.IssueServiceToken(auth_pb2.IssueServiceTokenRequest(
+        service_name="workflow", service_secret="test-workflow-secret", organization_id=org)))
+    await expect_code(C.INVALID_ARGUMENT, stubs.auth.IssueServiceToken(auth_pb2.IssueServiceTokenRequest(
+        service_name="executor", service_secret="test-executor-secret", organization_id="not-an-id")))
+    # Still not a user: the RPCs that need a caller refuse it.
+    await expect_code(C.UNAUTHENTICATED, stubs.auth.GetProfile(
+        auth_pb2.GetProfileRequest(), metadata=bearer(acting.access_token)))
+
+
 async def test_revocation_feed_stops_signed_out_tokens_in_other_services(stubs, auth_channel):
     from services.common.tokens import RevocationFeed, ServiceIdentity, TokenVerifier, grpc_jwks_fetcher
 

@@ -44,6 +44,7 @@ class CredentialResolver:
         self._secret, self._name = service_secret, service_name
         self._token, self._expires = "", 0.0
         self._lock = asyncio.Lock()
+        self._acting: dict[uuid.UUID, tuple[str, float]] = {}  # org -> (token, renew at)
 
     async def _service_token(self, *, renew: bool = False) -> str:
         async with self._lock:
@@ -54,6 +55,27 @@ class CredentialResolver:
                 self._token = issued.access_token
                 self._expires = time.monotonic() + max(1, issued.expires_in - REFRESH_MARGIN_SECONDS)
             return self._token
+
+    async def acting_token(self, org_id: uuid.UUID) -> str:
+        """A token of the executor acting for `org_id` (a background run calling the vectorstore), cached until
+        shortly before it expires."""
+        if self._auth is None or not self._secret:
+            raise NodeError("this executor has no service identity (EXECUTOR_SERVICE_SECRET), so a background run "
+                            "cannot call other services for its organization")
+        token, renew_at = self._acting.get(org_id, ("", 0.0))
+        if token and time.monotonic() < renew_at:
+            return token
+        try:
+            issued = await self._auth.IssueServiceToken(auth_pb2.IssueServiceTokenRequest(
+                service_name=self._name, service_secret=self._secret, organization_id=str(org_id)),
+                timeout=CALL_SECONDS, wait_for_ready=True)
+        except grpc.aio.AioRpcError as exc:
+            raise NodeError(f"the executor cannot act for this organization ({exc.code().name})") from None
+        if len(self._acting) > 10_000:  # organizations with no recent background run
+            self._acting.clear()
+        self._acting[org_id] = (issued.access_token,
+                                time.monotonic() + max(1, issued.expires_in - REFRESH_MARGIN_SECONDS))
+        return issued.access_token
 
     async def resolve(self, org_id: uuid.UUID, execution_id: uuid.UUID, ref: CredentialRef) -> str:
         """The plaintext secret of `ref` for a run; NodeError with a message the user can act on."""
@@ -98,6 +120,14 @@ class RunCredentials:
             secret = await self._resolver.resolve(self._org_id, self._execution_id, ref)
             self._secrets[ref] = secret
         return secret
+
+    async def acting_metadata(self) -> list[tuple[str, str]]:
+        """gRPC metadata of the executor acting for this run's organization (a background run has no caller
+        token to lend)."""
+        if self._resolver is None:
+            raise NodeError("this run has no caller token and this executor no service identity")
+        token = await self._resolver.acting_token(self._org_id)
+        return [("authorization", f"Bearer {token}"), ("x-request-id", f"run-{self._execution_id}")]
 
     def mask(self, text: str) -> str:
         """`text` with every secret this run resolved replaced (an error message that quotes a key)."""

@@ -92,7 +92,8 @@ class RunContext:
     def record_usage(self, node_id: str, input_tokens: int, output_tokens: int) -> None:
         self.usage.add(self.prefix + node_id, input_tokens, output_tokens)
     # The vectorstore's channel, and the caller's authorization and request id to search it as the caller
-    # (retrieval nodes). Only foreground runs have the latter: a background run's caller is not around.
+    # (retrieval nodes). Only foreground runs have the latter: a background run's caller is not around, so
+    # there the executor acts for the run's organization (RunCredentials.acting_metadata).
     vectorstore: Any = None
     caller_metadata: list = field(default_factory=list)
 

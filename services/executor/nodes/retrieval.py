@@ -3,7 +3,8 @@ records the answer built from it as an evaluation run of the collection.
 
 The caller's own token goes along (like the workflow reads in workflow_source.py), so the vectorstore applies
 its tenancy and roles: a workflow can only retrieve from collections its runner may read. Background runs have
-no caller token to lend, so retrieval needs a foreground run (Execute / RunWorkflow).
+no caller token to lend: there the executor acts for the run's organization with a token auth signed for that
+organization (the member role, accepted only by Search and CreateEvaluationRun).
 """
 
 from __future__ import annotations
@@ -75,12 +76,7 @@ class VectorRetriever(Node):
         question = as_text(ctx.input).strip()
         if not question:
             raise NodeError("there is no question to search for (the input is empty)")
-        channel, metadata = getattr(ctx.services, "vectorstore", None), getattr(ctx.services, "caller_metadata", None)
-        if channel is None:
-            raise NodeError("retrieval is not available here (no vectorstore configured)")
-        if not metadata:
-            raise NodeError("retrieval searches as the caller, so it needs a foreground run (Execute or "
-                            "RunWorkflow); background runs have no caller token to lend")
+        channel, metadata = await _vectorstore(ctx)
         try:
             reply = await vectorstore_pb2_grpc.SearchServiceStub(channel).Search(
                 self._request(question), metadata=metadata, timeout=SEARCH_SECONDS)
@@ -119,9 +115,7 @@ class RecordEvaluation(Node):
     async def run(self, ctx: NodeContext) -> NodeResult:
         answer = as_text(ctx.input)
         retrieval = self._retrieval(ctx)
-        channel, metadata = getattr(ctx.services, "vectorstore", None), getattr(ctx.services, "caller_metadata", None)
-        if channel is None or not metadata:
-            raise NodeError("recording an evaluation needs the vectorstore and a foreground run")
+        channel, metadata = await _vectorstore(ctx)
         started = retrieval.get("retrieved_at")
         run = pb.EvaluationRun(
             query=retrieval["question"], response=answer,
@@ -135,6 +129,22 @@ class RecordEvaluation(Node):
         except grpc.aio.AioRpcError as exc:
             raise NodeError(_failure(exc, retrieval["collection_id"])) from None
         return NodeResult(ctx.input)
+
+
+async def _vectorstore(ctx: NodeContext) -> tuple:
+    """The vectorstore's channel and the metadata to call it with: the caller's own token in a foreground run,
+    so the vectorstore applies the caller's role; the executor acting for the run's organization in a
+    background run (no caller is around to lend a token)."""
+    channel = getattr(ctx.services, "vectorstore", None)
+    if channel is None:
+        raise NodeError("retrieval is not available here (no vectorstore configured)")
+    metadata = getattr(ctx.services, "caller_metadata", None)
+    if metadata:
+        return channel, metadata
+    credentials = getattr(ctx.services, "credentials", None)
+    if credentials is None:
+        raise NodeError("this run has no caller token and no service identity to search with")
+    return channel, await credentials.acting_metadata()
 
 
 def _struct(value: dict) -> struct_pb2.Struct:
