@@ -204,3 +204,18 @@ async def test_sandboxed_expressions_cannot_reach_python_internals(http):
     wf = await create_workflow(http, u, linear(("t", "template", {"template": "{{ input.__class__.__mro__ }}"})))
     result = await run(http, u, wf, "x")
     assert status(result) == "FAILED" and "unsafe" in result["error"]["message"]
+
+
+async def test_a_runaway_template_fails_its_run_and_the_executor_keeps_serving(http):
+    """Nested loops over small ranges multiply past any range limit; a macro may call itself. Both end as the
+    node's error, and the executor (whose event loop renders templates) answers the next run at once."""
+    u = await user(http)
+    nested = "{% for a in range(10000) %}{% for b in range(10000) %}{{ b }}{% endfor %}{% endfor %}"
+    recursive = "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}"
+    for template, message in ((nested, "1,000,000 steps"), (recursive, "recurses too deeply")):
+        wf = await create_workflow(http, u, linear(("t", "template", {"template": template})))
+        result = await run(http, u, wf, "x")
+        assert status(result) == "FAILED" and message in result["error"]["message"], result
+    fine = await create_workflow(http, u, linear(
+        ("t", "template", {"template": "{% for w in input.split() %}{{ loop.index }}:{{ w }} {% endfor %}"})))
+    assert (await run(http, u, fine, "a b"))["output"] == "1:a 2:b "

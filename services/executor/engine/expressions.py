@@ -2,18 +2,24 @@
 
 Conditions are Jinja expressions (`'refund' in input.lower()`, `outputs.score > 0.5`); templates are Jinja
 templates, and a template without Jinja syntax may use `{name}` placeholders. The sandbox refuses attribute
-access to internals (`__class__`, ...), mutation, and large ranges or repetitions.
+access to internals (`__class__`, ...), mutation, and large ranges or repetitions. A render runs on the event
+loop, so it has a budget: every `{% for %}` iteration counts against MAX_LOOP_STEPS and the clock is read
+every 1,024 of them (nested loops over small ranges multiply past any range limit).
 """
 
+import contextvars
 import functools
 import operator
 import re
+import time
 
-from jinja2 import StrictUndefined, TemplateError, Undefined
+from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 MAX_RANGE = 10_000
 MAX_OUTPUT = 1_000_000
+MAX_LOOP_STEPS = 1_000_000
+MAX_RENDER_SECONDS = 1.0
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -21,8 +27,44 @@ class ExpressionError(Exception):
     pass
 
 
+class _Budget:
+    __slots__ = ("steps", "deadline")
+
+    def __init__(self):
+        self.steps, self.deadline = 0, time.monotonic() + MAX_RENDER_SECONDS
+
+    def step(self) -> None:
+        self.steps += 1
+        if self.steps & 1023:
+            return
+        if self.steps > MAX_LOOP_STEPS:
+            raise ExpressionError(f"the template's loops ran more than {MAX_LOOP_STEPS:,} steps")
+        if time.monotonic() > self.deadline:
+            raise ExpressionError(f"the template ran longer than {MAX_RENDER_SECONDS:g} s")
+
+
+_budget: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar("template_budget", default=None)
+
+
+def _counted(iterable):
+    """What every `{% for %}` iterates (see _Sandbox._parse): the items, each one counted."""
+    budget = _budget.get()
+    if budget is None:  # rendered outside render(): a fresh budget
+        budget = _Budget()
+        _budget.set(budget)
+    for item in iterable:
+        budget.step()
+        yield item
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset(["*", "**"])
+
+    def _parse(self, source, name, filename):
+        tree = super()._parse(source, name, filename)
+        for loop in tree.find_all(nodes.For):
+            loop.iter = nodes.Call(nodes.Name("_counted", "load"), [loop.iter], [], None, None, lineno=loop.lineno)
+        return tree
 
     def call_binop(self, context, operator_name, left, right):
         if operator_name == "**" and isinstance(right, int | float) and abs(right) > 100:
@@ -45,6 +87,7 @@ def _bounded_range(*args):
 def _env(undefined) -> _Sandbox:
     env = _Sandbox(undefined=undefined, autoescape=False, keep_trailing_newline=True)
     env.globals["range"] = _bounded_range
+    env.globals["_counted"] = _counted
     return env
 
 
@@ -90,14 +133,19 @@ def compile_template(source: str):
 
 
 def render(source: str, variables: dict) -> str:
+    token = _budget.set(_Budget())
     try:
         text = compile_template(source).render(**variables)
     except ExpressionError:
         raise
+    except RecursionError:  # a macro that calls itself
+        raise ExpressionError("the template recurses too deeply") from None
     except TemplateError as exc:
         raise ExpressionError(str(exc)) from None
     except (TypeError, ValueError, AttributeError, KeyError, IndexError, ZeroDivisionError, OverflowError) as exc:
         raise ExpressionError(f"{type(exc).__name__}: {exc}") from None
+    finally:
+        _budget.reset(token)
     if len(text) > MAX_OUTPUT:
         raise ExpressionError(f"rendered text larger than {MAX_OUTPUT} characters")
     return text
