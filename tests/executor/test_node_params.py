@@ -142,6 +142,10 @@ async def test_regex_and_list_parsers():
     assert await run("regex_parser", {"pattern": r"(\d+)", "all": True}, "a=1 b=22") == ["1", "22"]
     with pytest.raises(NodeError, match="does not match"):
         await run("regex_parser", {"pattern": "z+"}, "abc")
+    # Catastrophic backtracking is cut off by the time limit (it would take hours), as a clear node error.
+    for extra in ({}, {"all": True}):
+        with pytest.raises(NodeError, match="took longer than 0.5 s"):
+            await run("regex_parser", {"pattern": r"(a|aa)+$", **extra}, "a" * 60 + "b")
     assert await run("list_parser", {}, "1. apples\n- pears\n\n* plums") == ["apples", "pears", "plums"]
     assert await run("list_parser", {"separator": ",", "max_items": 2}, "a, b, c") == ["a", "b"]
 

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import jsonschema
+import regex
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from services.executor.nodes.base import (
@@ -24,6 +25,7 @@ from services.executor.nodes.chat import MODEL_PROPERTIES, ModelNode, ask, conve
 from services.executor.nodes.llms import ModelSpec, chat_model, model_spec, provider_errors
 
 MAX_TEXT = 200_000
+MATCH_SECONDS = 0.5
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 REPAIR_PROMPT = ("The user sends text that should be JSON but is not valid, with the problem. Answer with the "
                  "corrected JSON only, no explanation.")
@@ -159,21 +161,27 @@ class RegexParser(Node):
     def configure(self, params: dict) -> None:
         pattern = text_param(params, "pattern", required=True, max_length=500)
         try:
-            self.pattern = re.compile(pattern, re.IGNORECASE if params.get("ignore_case") is True else 0)
-        except re.error as exc:
+            self.pattern = regex.compile(pattern, regex.IGNORECASE if params.get("ignore_case") is True else 0)
+        except regex.error as exc:
             raise ParamError("pattern", f"is not a regular expression: {exc}") from None
         self.all = params.get("all", False) is True
 
-    def _value(self, match: re.Match) -> Any:
+    def _value(self, match: regex.Match) -> Any:
         if self.pattern.groupindex:
             return match.groupdict()
         return match.group(1) if self.pattern.groups == 1 else (list(match.groups()) or match.group(0))
 
     async def run(self, ctx: NodeContext) -> NodeResult:
+        # `regex` rather than `re`: a user's pattern can backtrack exponentially ((a+)+$), and matching runs on
+        # the event loop, so it gets a time limit.
         text = as_text(ctx.input)[:MAX_TEXT]
-        if self.all:
-            return NodeResult([self._value(m) for m in self.pattern.finditer(text)][:10_000])
-        match = self.pattern.search(text)
+        try:
+            if self.all:
+                return NodeResult([self._value(m) for m in self.pattern.finditer(text, timeout=MATCH_SECONDS)][:10_000])
+            match = self.pattern.search(text, timeout=MATCH_SECONDS)
+        except TimeoutError:
+            raise NodeError(f"the pattern {self.pattern.pattern!r} took longer than {MATCH_SECONDS:g} s on this input "
+                            "(catastrophic backtracking?); simplify it", code="PARSE_FAILED", retryable=False) from None
         if match is None:
             raise NodeError(f"the pattern {self.pattern.pattern!r} does not match the input", code="PARSE_FAILED",
                             retryable=False)
