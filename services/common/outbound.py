@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+import httpcore
 import httpx
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -104,6 +106,37 @@ async def check(url: str, rules: Policy) -> None:
     """A URL that will be fetched later (or by a client that connects by name): http(s), allowed addresses."""
     _, host, port = check_url(url)
     await resolve_allowed(host, port, rules)
+
+
+class _GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network layer with the guard at the socket: each new connection resolves its host once,
+    checks every address, and connects to the checked one (TLS still verifies and sends the name)."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend, rules: Callable[[], Policy]):
+        self._inner, self._rules = inner, rules
+
+    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        try:
+            address = await resolve_allowed(host, port, self._rules())
+        except (OutboundRefused, OutboundError) as exc:
+            raise httpcore.ConnectError(str(exc)) from None
+        return await self._inner.connect_tcp(str(address), port, timeout, local_address, socket_options)
+
+    async def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        raise httpcore.ConnectError("unix sockets are not reachable through the outbound guard")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def guarded_transport(rules: Callable[[], Policy]) -> httpx.AsyncHTTPTransport:
+    """An httpx transport for clients that connect by name themselves (model providers' SDKs): the check
+    happens at every connect, so a name cannot resolve to an allowed address when checked and to another (a
+    metadata or private address) when the SDK connects (DNS rebinding). `rules()` gives the current policy."""
+    transport = httpx.AsyncHTTPTransport()
+    # httpx takes no network backend of its own; its pool (httpcore) does, and builds connections with it.
+    transport._pool._network_backend = _GuardedBackend(transport._pool._network_backend, rules)
+    return transport
 
 
 @dataclass

@@ -148,3 +148,24 @@ def test_model_params_are_checked(extra, field):
     with pytest.raises(ParamError) as caught:
         ChatModel("n", extra)
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize("provider", ["openai_compatible", "ollama"])
+async def test_a_base_url_name_that_rebinds_to_a_refused_address_is_refused_at_connect(fake, monkeypatch, provider):
+    """DNS rebinding: the name resolves to a public address when the base URL is checked and to loopback (refused
+    by the default policy) when the provider's client connects. The client's transport checks again at connect."""
+    monkeypatch.setattr("services.executor.nodes.base._outbound_policy", outbound.Policy.of(False, []))
+    answers = iter([["93.184.216.34"]])  # the check; every later lookup answers loopback
+
+    async def resolve(host, port):
+        import ipaddress
+
+        return [ipaddress.ip_address(a) for a in next(answers, ["127.0.0.1"])]
+
+    monkeypatch.setattr(outbound, "_resolve", resolve)
+    port = fake.url.rsplit(":", 1)[1]
+    seen = len(fake.requests)
+    node = ChatModel("n", {**params(fake, provider), "base_url": f"http://localhost:{port}{BASES[provider]}"})
+    with pytest.raises(NodeError, match="cannot reach|refusing"):
+        await node.run(context("hi", []))
+    assert len(fake.requests) == seen  # nothing reached the loopback server

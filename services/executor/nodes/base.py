@@ -7,13 +7,17 @@ LangGraph: the compiler wraps `run` with retries, a timeout and events, and rout
 from __future__ import annotations
 
 import abc
+import asyncio
 import functools
 import importlib
 import json
 import pkgutil
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+import httpx
 
 from services.common import outbound
 
@@ -228,10 +232,37 @@ async def fetch_outbound(url: str, **options) -> outbound.Fetched:
         raise outbound_failure(exc) from None
 
 
+_guarded: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> (transport, client)
+
+
+def _guarded_pair() -> tuple[httpx.AsyncHTTPTransport, httpx.AsyncClient]:
+    loop = asyncio.get_running_loop()
+    pair = _guarded.get(loop)
+    if pair is None:
+        transport = outbound.guarded_transport(outbound_policy)
+        pair = _guarded[loop] = (transport, httpx.AsyncClient(transport=transport, trust_env=False))
+    return pair
+
+
+def guarded_transport() -> httpx.AsyncHTTPTransport:
+    """The providers' HTTP transport: every connection it opens is checked against the current policy at connect
+    time (services.common.outbound.guarded_transport). One per event loop (pooled connections belong to their
+    loop), shared by node runs, so connections to a provider stay alive."""
+    return _guarded_pair()[0]
+
+
+def guarded_http_client() -> httpx.AsyncClient:
+    """A client on guarded_transport() for SDKs that take a whole client (OpenAI's; it sets timeouts per
+    request)."""
+    return _guarded_pair()[1]
+
+
 async def check_base_url(url: str) -> None:
-    """A provider base URL from a workflow: http(s) and only allowed addresses. The provider's client then
-    connects by name itself, so a name that changes its address between the check and the call (DNS
-    rebinding) is a residual risk there, which the allow-list of networks keeps small."""
+    """A provider base URL from a workflow: http(s) and only allowed addresses, checked before the first call for
+    a clear error. Providers whose client takes our transport (OpenAI-compatible, Ollama) are also checked at
+    every connect; Anthropic's and Google's clients connect by name, so for them a name that changes its
+    address between this check and the call (DNS rebinding) is a residual risk that the allow-list of networks
+    keeps small."""
     try:
         await outbound.check(url, outbound_policy())
     except (outbound.OutboundRefused, outbound.OutboundError) as exc:

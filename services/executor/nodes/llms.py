@@ -37,6 +37,8 @@ from services.executor.nodes.base import (
     NodeError,
     ParamError,
     check_base_url,
+    guarded_http_client,
+    guarded_transport,
     int_param,
     number_param,
     text_param,
@@ -317,7 +319,7 @@ async def chat_model(spec: ModelSpec, ctx: NodeContext) -> BaseChatModel:
     if spec.provider in ("openai", "openai_compatible"):
         return client.ChatOpenAI(**common, api_key=key or "not-needed", base_url=spec.base_url or None,
                           max_completion_tokens=spec.max_tokens, stop=list(spec.stop) or None, timeout=spec.timeout,
-                          stream_usage=True,
+                          stream_usage=True, http_async_client=guarded_http_client(),
                           model_kwargs={"response_format": {"type": "json_object"}} if spec.json_mode else {})
     if spec.provider == "anthropic":
         return client.ChatAnthropic(**common, api_key=key, base_url=spec.base_url or None, max_tokens=spec.max_tokens or 1024,
@@ -330,7 +332,8 @@ async def chat_model(spec: ModelSpec, ctx: NodeContext) -> BaseChatModel:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     return client.ChatOllama(model=spec.model, temperature=spec.temperature, callbacks=callbacks, base_url=spec.base_url,
                       num_predict=spec.max_tokens, stop=list(spec.stop) or None, format="json" if spec.json_mode else None,
-                      client_kwargs={"timeout": spec.timeout, "headers": headers})
+                      client_kwargs={"timeout": spec.timeout, "headers": headers,
+                                     "transport": guarded_transport()})
 
 
 # --- provider errors -------------------------------------------------------------------------------------
