@@ -156,3 +156,31 @@ async def test_deleted_credential_fails_search_and_ingestion_clearly(http, endpo
     failed = await wait_status(http, u, c["id"], document["id"])
     assert failed["status"] == "DOCUMENT_STATUS_FAILED", failed
     assert cred["id"] in failed["error"] and "no longer exists" in failed["error"]
+
+
+async def test_changing_the_credential_keeps_the_chunks_and_another_base_url_reingests(http, endpoint, org_key,
+                                                                                        loopback_allowed):
+    u = await user(http, "vs-cred-rotate")
+    first, second = await credential(http, u, org_key, "first"), await credential(http, u, org_key, "second")
+    c = await collection(http, u, "rotate", embedding=embedding(first["id"], endpoint.url))
+    done = await ingested(http, u, c["id"], KETTLES)
+    path = f"/collections/{c['id']}/documents/{done['id']}"
+    # Another key for the same endpoint gives the same vectors: nothing is embedded again.
+    rotated = await http.patch(f"/collections/{c['id']}", headers=u, params={"update_mask": "embedding.credential_id"},
+                               json={"embedding": {"credential_id": second["id"]}})
+    assert rotated.status_code == 200, rotated.text
+    assert rotated.json()["embedding"] == embedding(second["id"], endpoint.url)
+    assert (await http.get(path, headers=u)).json() == done
+    # Without a credential the collection's endpoint gets no key at all (the fake server then refuses).
+    cleared = await http.patch(f"/collections/{c['id']}", headers=u, params={"update_mask": "embedding.credential_id"},
+                               json={"embedding": {}})
+    assert cleared.status_code == 200 and "credential_id" not in cleared.json()["embedding"], cleared.text
+    search = await http.post(f"/collections/{c['id']}:search", headers=u,
+                             json={"query": "boil water", "mode": "SEARCH_MODE_VECTOR"})
+    assert search.status_code == 400 and "HTTP 401" in search.json()["message"], search.text
+    # Another endpoint may serve another model under the same name: the documents are embedded again.
+    moved = await http.patch(f"/collections/{c['id']}", headers=u, params={"update_mask": "embedding"}, json={
+        "embedding": {"credential_id": first["id"], "base_url": endpoint.url.replace("/v1", "/v2")}})
+    assert moved.status_code == 200, moved.text
+    again = await wait_status(http, u, c["id"], done["id"])
+    assert again["status"] == "DOCUMENT_STATUS_COMPLETED" and again["update_time"] > done["update_time"], again
