@@ -121,7 +121,7 @@ class OpenAIEmbedder:
         try:
             reply = await client.embeddings.create(model=self.model, input=texts, **extra)
         except openai.APIStatusError as exc:
-            hint = " (check the API key of the collection's credential)" if exc.status_code in (401, 403) else ""
+            hint = ": check the API key (the collection's credential)" if exc.status_code in (401, 403) else ""
             raise FailedPrecondition(f"the embedding endpoint refused the request (HTTP {exc.status_code}){hint}"
                                      ) from None
         except openai.APIError as exc:
