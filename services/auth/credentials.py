@@ -1,7 +1,8 @@
 """Credentials: secrets for nodes, encrypted at rest; the API returns metadata and a masked hint only.
 
-Only the executor's service identity may resolve plaintext, only for an execution it names in the
-organization it names, and every resolution is recorded (who, which credential, for which execution).
+Only two service identities may resolve plaintext, always in the organization they name, and every
+resolution is recorded (who, which credential, for which execution if any): the executor, for an execution
+it names, and the vectorstore, for a collection's embedding key (no execution).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from services.common.validation import parse_id, require_text
 log = logging.getLogger(__name__)
 MAX_SECRET_BYTES = 16 * 1024
 UPDATABLE = ("name", "description", "secret")
-RESOLVER = "service:executor"  # the one identity that may see plaintext secrets
+RESOLVER = "service:executor"  # resolves for a run: names its execution
+EMBEDDER = "service:vectorstore"  # resolves a collection's embedding key, outside any execution
 
 
 def _check_secret(secret: str, field: str = "secret") -> str:
@@ -111,11 +113,13 @@ class Credentials:
 
     async def resolve(self, caller: Caller, organization_id: str, credential_id: str, service_type: str, name: str,
                       execution_id: str):
-        """For the executor: the plaintext of one credential of the named organization, for one execution."""
-        if caller.subject != RESOLVER:
-            raise PermissionDenied("only the executor's service identity may resolve credentials")
+        """The plaintext of one credential of the named organization: for the executor, for one execution; for
+        the vectorstore, with or without one."""
+        if caller.subject not in (RESOLVER, EMBEDDER):
+            raise PermissionDenied("only the executor's and the vectorstore's service identities may resolve "
+                                   "credentials")
         org_id = parse_id(organization_id, "organization_id")
-        run_id = parse_id(execution_id, "execution_id")
+        run_id = parse_id(execution_id, "execution_id") if execution_id or caller.subject == RESOLVER else None
         async with self.db.transaction() as repo:
             if credential_id:
                 row = await repo.credential(org_id, parse_id(credential_id))

@@ -118,13 +118,14 @@ membership_changes = Table(
     Column("changed_at", DateTime(timezone=True), nullable=False),
 )
 
-# Audit of plaintext secrets handed out: which service, for which execution.
+# Audit of plaintext secrets handed out: which service, for which execution (NULL: the vectorstore's
+# embedding keys, used outside executions).
 credential_resolutions = Table(
     "credential_resolutions", metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("org_id", Uuid, nullable=False),
     Column("credential_id", Uuid, nullable=False),
-    Column("execution_id", Uuid, nullable=False),
+    Column("execution_id", Uuid, nullable=True),
     Column("service", String(64), nullable=False),
     Column("resolved_at", DateTime(timezone=True), nullable=False),
 )

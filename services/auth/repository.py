@@ -321,8 +321,8 @@ class Repository(BaseRepository):
             credentials.c.org_id == org_id, credentials.c.id == credential_id))
         return result.rowcount == 1
 
-    async def record_resolution(self, *, org_id: uuid.UUID, credential_id: uuid.UUID, execution_id: uuid.UUID,
-                                service: str, now: datetime) -> None:
+    async def record_resolution(self, *, org_id: uuid.UUID, credential_id: uuid.UUID,
+                                execution_id: uuid.UUID | None, service: str, now: datetime) -> None:
         await self.conn.execute(insert(credential_resolutions).values(
             org_id=org_id, credential_id=credential_id, execution_id=execution_id, service=service, resolved_at=now))
 

@@ -38,7 +38,7 @@ SERVICE_NAMES = [
 def _policy() -> dict[str, str]:
     """Every RPC's access rule, explicitly. Anything not listed is refused."""
     # IssueServiceToken is how a service gets its identity (throttled); the other internal RPCs need one, and
-    # ResolveCredential checks further that it is the executor's.
+    # ResolveCredential checks further that it is the executor's or the vectorstore's.
     public = {"SignUp", "SignIn", "RefreshSession", "GetJwks", "IssueServiceToken"}
     service_only = {"ResolveCredential", "AuthenticateApiKey", "ListRevocations"}
     policy = {}

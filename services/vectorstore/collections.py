@@ -18,7 +18,9 @@ from services.vectorstore.embeddings import BUILTIN, BUILTIN_MODEL, Embedders
 from services.vectorstore.repository import Database
 
 UPDATABLE = ("name", "description", "embedding", "chunking")
-REINGEST_FIELDS = ("embedding_provider", "embedding_model", "dimensions", "splitter", "chunk_size", "chunk_overlap")
+# Another key (the credential) gives the same vectors; another endpoint may serve another model under the name.
+REINGEST_FIELDS = ("embedding_provider", "embedding_model", "dimensions", "embedding_base_url", "splitter",
+                   "chunk_size", "chunk_overlap")
 MAX_DESCRIPTION = 2000
 DEFAULT_DIMENSIONS = 384
 
@@ -27,25 +29,28 @@ class Collections:
     def __init__(self, db: Database, embedders: Embedders):
         self.db, self.embedders = db, embedders
 
-    def settings_of(self, embedding: dict, chunking: dict) -> dict:
+    async def settings_of(self, org_id: uuid.UUID, embedding: dict, chunking: dict) -> dict:
         """Checked column values of an embedding and a chunking config (defaults filled in)."""
         provider = embedding.get("provider") or BUILTIN
         model = embedding.get("model") or (BUILTIN_MODEL if provider == BUILTIN else "")
         dimensions = embedding.get("dimensions") or DEFAULT_DIMENSIONS
-        self.embedders.check(provider, model, dimensions)
+        credential_id, base_url = embedding.get("credential_id") or "", embedding.get("base_url") or ""
+        self.embedders.check(provider, model, dimensions, credential_id=credential_id, base_url=base_url)
+        endpoint = await self.embedders.endpoint_of(org_id, credential_id, base_url)
         size = chunking.get("chunk_size") or Chunking.chunk_size
         # Proto3 cannot tell an unset overlap from 0: 0 means the default, a fifth of the size up to 200.
         spec = Chunking(chunking.get("splitter") or Chunking.splitter, size,
                         chunking.get("chunk_overlap") or min(Chunking.chunk_overlap, size // 5))
         spec.check()
         return {"embedding_provider": provider, "embedding_model": model, "dimensions": dimensions,
+                "embedding_credential_id": endpoint.credential_id, "embedding_base_url": endpoint.base_url,
                 "splitter": spec.splitter, "chunk_size": spec.chunk_size, "chunk_overlap": spec.chunk_overlap}
 
     async def create(self, caller: Caller, name: str, description: str, embedding: dict, chunking: dict):
         caller.require_role("member")
-        values = {"id": uuid.uuid4(), "org_id": uuid.UUID(caller.org_id),
-                  "name": require_text(name, "collection.name"),
-                  "description": _description(description), **self.settings_of(embedding, chunking),
+        org = uuid.UUID(caller.org_id)
+        values = {"id": uuid.uuid4(), "org_id": org, "name": require_text(name, "collection.name"),
+                  "description": _description(description), **await self.settings_of(org, embedding, chunking),
                   "created_by": caller.subject, "created_at": datetime.now(UTC)}
         async with self.db.reading() as repo:
             row = await repo.insert_collection(values)
@@ -84,17 +89,22 @@ class Collections:
                 changes["name"] = require_text(fields["name"], "collection.name")
             if "description" in paths:
                 changes["description"] = _description(fields["description"])
-            if "embedding" in paths or "chunking" in paths:
+            sections = {p.split(".")[0] for p in paths}
+            if "embedding" in sections or "chunking" in sections:
                 current = {"provider": row.embedding_provider, "model": row.embedding_model,
-                           "dimensions": row.dimensions}
+                           "dimensions": row.dimensions, "credential_id": str(row.embedding_credential_id or ""),
+                           "base_url": row.embedding_base_url}
                 chunking = {"splitter": row.splitter, "chunk_size": row.chunk_size, "chunk_overlap": row.chunk_overlap}
-                # Fields left empty keep their current value (PATCH semantics inside the nested configs).
-                embedding = {**current, **{k: v for k, v in fields["embedding"].items() if v}}
-                if "embedding" in paths and fields["embedding"]["provider"] not in ("", row.embedding_provider) \
-                        and not fields["embedding"]["model"]:
-                    embedding["model"] = ""  # another provider: its own default model, not the old one
+                # Fields left empty keep their current value (PATCH semantics inside the nested configs), unless
+                # the mask names them (embedding.credential_id: back to the operator's key).
+                named = {p.split(".", 1)[1] for p in paths if p.startswith("embedding.")}
+                embedding = {**current, **{k: v for k, v in fields["embedding"].items() if v or k in named}}
+                if "embedding" in sections and fields["embedding"]["provider"] not in ("", row.embedding_provider):
+                    # another provider: its own default model and endpoint, not the old ones
+                    for key in ("model", "credential_id", "base_url"):
+                        embedding[key] = fields["embedding"][key]
                 chunking.update({k: v for k, v in fields["chunking"].items() if v})
-                settings = self.settings_of(embedding, chunking)
+                settings = await self.settings_of(org, embedding, chunking)
                 changes.update({k: v for k, v in settings.items() if row[k] != v})
             if not changes:
                 return await repo.collection(org, cid)

@@ -40,7 +40,8 @@ def _struct(value: dict) -> struct_pb2.Struct:
 def collection_fields(message: pb.Collection) -> dict:
     return {"name": message.name, "description": message.description,
             "embedding": {"provider": message.embedding.provider, "model": message.embedding.model,
-                          "dimensions": message.embedding.dimensions},
+                          "dimensions": message.embedding.dimensions,
+                          "credential_id": message.embedding.credential_id, "base_url": message.embedding.base_url},
             "chunking": {"splitter": message.chunking.splitter, "chunk_size": message.chunking.chunk_size,
                          "chunk_overlap": message.chunking.chunk_overlap}}
 
@@ -49,10 +50,16 @@ def collection(row) -> pb.Collection:
     return pb.Collection(
         id=str(row.id), organization_id=str(row.org_id), name=row.name, description=row.description,
         embedding=pb.EmbeddingConfig(provider=row.embedding_provider, model=row.embedding_model,
-                                     dimensions=row.dimensions),
+                                     dimensions=row.dimensions, **_endpoint(row)),
         chunking=pb.ChunkingConfig(splitter=row.splitter, chunk_size=row.chunk_size, chunk_overlap=row.chunk_overlap),
         document_count=row.document_count, chunk_count=row.chunk_count, etag=etag(row.revision, row.document_count, row.chunk_count),
         created_by=row.created_by, create_time=timestamp(row.created_at), update_time=timestamp(row.updated_at))
+
+
+def _endpoint(row) -> dict:
+    """A collection's own endpoint fields, only when it has them (the operator's: both left out)."""
+    fields = {"credential_id": str(row.embedding_credential_id or ""), "base_url": row.embedding_base_url}
+    return {k: v for k, v in fields.items() if v}
 
 
 def document(row) -> pb.Document:

@@ -1,22 +1,33 @@
 """Embedding models behind one batched interface: the built-in offline hashing model and OpenAI-compatible
-endpoints. A collection's query and chunks always go through the same model (`embedder_for`)."""
+endpoints. A collection's query and chunks always go through the same model (`embedder_for`).
+
+An OpenAI-compatible collection uses the operator's endpoint and key (VECTORSTORE_OPENAI_*), or its own
+`Endpoint`: a base URL (behind the outbound-address guard) and an organization credential as its key.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from services.common.errors import FailedPrecondition, InvalidArgument, Unavailable
+from services.common import outbound
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from services.common.validation import parse_id
 
 BUILTIN, OPENAI = "builtin", "openai"
 PROVIDERS = (BUILTIN, OPENAI)
 BUILTIN_MODEL = "hashing-v1"
 MAX_DIMENSIONS = 2000  # pgvector's limit for an HNSW index on `vector`
+
+MAX_BASE_URL = 2000
+MAX_CLIENTS = 32  # OpenAI clients kept open, one per (base URL, key)
 
 _WORD = re.compile(r"\w+")
 _MIX = np.uint32(2654435761)  # Knuth's multiplicative hash: spreads n-gram codes over all 32 bits
@@ -76,23 +87,43 @@ class HashingEmbedder:
         return await asyncio.to_thread(self.embed_sync, texts)
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """A collection's own OpenAI-compatible endpoint and the credential holding its key (empty: the operator's)."""
+
+    org_id: uuid.UUID | None = None
+    credential_id: uuid.UUID | None = None
+    base_url: str = ""
+
+    @classmethod
+    def of(cls, row) -> Endpoint:
+        """From a row with the collection's org_id, embedding_credential_id and embedding_base_url."""
+        return cls(row.org_id, row.embedding_credential_id, row.embedding_base_url)
+
+
+OPERATOR = Endpoint()  # the operator's endpoint and key
+
+
 class OpenAIEmbedder:
     """Any OpenAI-compatible /embeddings endpoint, through the official client (retries, timeouts)."""
 
     instant = False
 
-    def __init__(self, client, model: str, dimensions: int):
-        self.client, self.model, self.dimensions = client, model, dimensions
+    def __init__(self, embedders: Embedders, endpoint: Endpoint, model: str, dimensions: int):
+        self.embedders, self.endpoint, self.model, self.dimensions = embedders, endpoint, model, dimensions
 
     async def embed(self, texts: list[str]) -> np.ndarray:
         import openai
 
+        client = await self.embedders.client(self.endpoint)
         # Only the text-embedding-3 family can shorten its vectors; others must match the collection's size.
         extra = {"dimensions": self.dimensions} if self.model.startswith("text-embedding-3") else {}
         try:
-            reply = await self.client.embeddings.create(model=self.model, input=texts, **extra)
+            reply = await client.embeddings.create(model=self.model, input=texts, **extra)
         except openai.APIStatusError as exc:
-            raise FailedPrecondition(f"the embedding endpoint refused the request (HTTP {exc.status_code})") from None
+            hint = ": check the API key (the collection's credential)" if exc.status_code in (401, 403) else ""
+            raise FailedPrecondition(f"the embedding endpoint refused the request (HTTP {exc.status_code}){hint}"
+                                     ) from None
         except openai.APIError as exc:
             raise Unavailable(f"the embedding endpoint did not answer: {type(exc).__name__}") from None
         vectors = [item.embedding for item in sorted(reply.data, key=lambda item: item.index)]
@@ -104,37 +135,112 @@ class OpenAIEmbedder:
 
 
 class Embedders:
-    """The embedder of a collection. One OpenAI client per service (its connection pool is shared)."""
+    """The embedder of a collection. One OpenAI client per (base URL, key), kept in a small LRU (each has its
+    own connection pool)."""
 
-    def __init__(self, openai_base_url: str, openai_api_key: str, timeout: float):
+    def __init__(self, openai_base_url: str, openai_api_key: str, timeout: float,
+                 outbound_policy: outbound.Policy | None = None, secrets=None):
         self._openai_settings = (openai_base_url, openai_api_key, timeout)
-        self._openai = None
+        self.outbound_policy = outbound_policy or outbound.Policy()
+        self.secrets = secrets  # CredentialSecrets: organization credentials from auth
+        self._clients: OrderedDict[tuple[str, str], object] = OrderedDict()
+        self._retiring: set[asyncio.Task] = set()
 
-    def check(self, provider: str, model: str, dimensions: int, field: str = "collection.embedding") -> None:
+    def check(self, provider: str, model: str, dimensions: int, field: str = "collection.embedding", *,
+              credential_id: str = "", base_url: str = "") -> None:
         if provider not in PROVIDERS:
             raise InvalidArgument(f"{field}.provider", f"must be one of {', '.join(PROVIDERS)}")
         if not 1 <= dimensions <= MAX_DIMENSIONS:
             raise InvalidArgument(f"{field}.dimensions", f"must be between 1 and {MAX_DIMENSIONS}")
         if provider == BUILTIN and model != BUILTIN_MODEL:
             raise InvalidArgument(f"{field}.model", f"the builtin provider has one model, {BUILTIN_MODEL}")
+        if provider != OPENAI and (credential_id or base_url):
+            raise InvalidArgument(f"{field}.credential_id" if credential_id else f"{field}.base_url",
+                                  "only the openai provider takes a credential or a base URL")
         if provider == OPENAI:
             if not model or len(model) > 200:
                 raise InvalidArgument(f"{field}.model", "name the provider's embedding model (at most 200 characters)")
-            if not self._openai_settings[0] and not self._openai_settings[1]:
+            if not base_url and not credential_id and not any(self._openai_settings[:2]):
                 raise FailedPrecondition("OpenAI-compatible embeddings are not configured on this service "
-                                         "(VECTORSTORE_OPENAI_BASE_URL / VECTORSTORE_OPENAI_API_KEY)")
+                                         "(VECTORSTORE_OPENAI_BASE_URL / VECTORSTORE_OPENAI_API_KEY): give the "
+                                         "collection an embedding.credential_id and embedding.base_url")
 
-    def embedder_for(self, provider: str, model: str, dimensions: int) -> Embedder:
+    async def endpoint_of(self, org_id: uuid.UUID, credential_id: str, base_url: str,
+                          field: str = "collection.embedding") -> Endpoint:
+        """A collection's endpoint, checked: the base URL passes the outbound guard now, and the credential is
+        one of the organization's (NotFound naming it otherwise)."""
+        base_url = base_url.strip().rstrip("/")
+        if len(base_url) > MAX_BASE_URL:
+            raise InvalidArgument(f"{field}.base_url", f"must be at most {MAX_BASE_URL} characters")
+        if base_url:
+            try:
+                await outbound.check(base_url, self.outbound_policy)
+            except (outbound.OutboundRefused, outbound.OutboundError) as exc:
+                raise InvalidArgument(f"{field}.base_url", str(exc)) from None
+        endpoint = Endpoint(org_id, parse_id(credential_id, f"{field}.credential_id") if credential_id else None,
+                            base_url)
+        if endpoint.credential_id:
+            await self._secret(endpoint)
+        return endpoint
+
+    def embedder_for(self, provider: str, model: str, dimensions: int, endpoint: Endpoint = OPERATOR) -> Embedder:
         if provider == BUILTIN:
             return HashingEmbedder(dimensions)
-        if self._openai is None:
-            import openai
+        return OpenAIEmbedder(self, endpoint, model, dimensions)
 
-            base_url, api_key, timeout = self._openai_settings
-            self._openai = openai.AsyncOpenAI(base_url=base_url or None, api_key=api_key or "unused",
-                                              timeout=timeout, max_retries=2)
-        return OpenAIEmbedder(self._openai, model, dimensions)
+    async def client(self, endpoint: Endpoint):
+        """The OpenAI client of an endpoint. The operator's key never goes to a collection's own base URL: that
+        takes the collection's credential, or no key (Ollama, vLLM and TEI need none)."""
+        import openai
+
+        base_url, api_key, timeout = self._openai_settings
+        if endpoint.base_url:
+            base_url, api_key = endpoint.base_url, ""
+        if endpoint.credential_id:
+            try:
+                api_key = await self._secret(endpoint)
+            except NotFound:
+                raise FailedPrecondition(f"the collection's embedding credential {endpoint.credential_id} no longer "
+                                         "exists in this organization; set embedding.credential_id to another "
+                                         "credential") from None
+        key = (base_url, api_key)
+        client = self._clients.get(key)
+        if client is not None:
+            self._clients.move_to_end(key)
+            return client
+        if endpoint.base_url:  # checked when the collection was saved; the operator's policy may have changed
+            try:
+                await outbound.check(endpoint.base_url, self.outbound_policy)
+            except (outbound.OutboundRefused, outbound.OutboundError) as exc:
+                raise FailedPrecondition(f"the collection's embedding.base_url cannot be used: {exc}") from None
+        client = self._clients[key] = openai.AsyncOpenAI(base_url=base_url or None, api_key=api_key or "unused",
+                                                         timeout=timeout, max_retries=2)
+        if len(self._clients) > MAX_CLIENTS:
+            _, oldest = self._clients.popitem(last=False)
+            # A request may still be using it: closed once any request would have timed out.
+            task = asyncio.get_running_loop().create_task(_close_later(oldest, timeout))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+        return client
+
+    async def _secret(self, endpoint: Endpoint) -> str:
+        if self.secrets is None:
+            raise FailedPrecondition("this vectorstore cannot resolve credentials (no connection to auth)")
+        return await self.secrets.secret(endpoint.org_id, endpoint.credential_id)
 
     async def close(self) -> None:
-        if self._openai is not None:
-            await self._openai.close()
+        retiring = list(self._retiring)
+        for task in retiring:
+            task.cancel()
+        await asyncio.gather(*retiring, return_exceptions=True)
+        clients = list(self._clients.values())
+        self._clients.clear()
+        for client in clients:
+            await client.close()
+
+
+async def _close_later(client, delay: float) -> None:
+    try:
+        await asyncio.sleep(delay * 3)  # max_retries=2: three attempts at most
+    finally:
+        await client.close()

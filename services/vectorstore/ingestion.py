@@ -22,7 +22,7 @@ from services.common.errors import DomainError
 from services.common.listener import Listener
 from services.vectorstore import parsing
 from services.vectorstore.chunking import Chunking, split
-from services.vectorstore.embeddings import Embedders
+from services.vectorstore.embeddings import Embedders, Endpoint
 from services.vectorstore.repository import INGEST_CHANNEL, Database, chunk_record
 from services.vectorstore.settings import VectorstoreSettings
 
@@ -160,7 +160,7 @@ class Ingestor:
             raise IngestionFailed(f"the document makes {len(pieces)} chunks; at most "
                                   f"{self.settings.max_chunks_per_document} are allowed (use larger chunks)")
         embedder = self.embedders.embedder_for(document.embedding_provider, document.embedding_model,
-                                               document.dimensions)
+                                               document.dimensions, Endpoint.of(document))
         batch = self.settings.embed_batch_size
         vectors = []
         for start in range(0, len(pieces), batch):

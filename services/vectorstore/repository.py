@@ -17,7 +17,7 @@ from services.common.db import Row
 
 INGEST_CHANNEL = "vectorstore_ingest"
 COLLECTION_COLUMNS = ("c.id, c.org_id, c.name, c.description, c.embedding_provider, c.embedding_model, c.dimensions, "
-                      "c.splitter, c.chunk_size, c.chunk_overlap, c.revision, c.hnsw_dimensions, c.created_by, c.created_at, "
+                      "c.embedding_credential_id, c.embedding_base_url, c.splitter, c.chunk_size, c.chunk_overlap, c.revision, c.hnsw_dimensions, c.created_by, c.created_at, "
                       "c.updated_at")
 COUNTS = ("(SELECT count(*) FROM vectorstore.documents d WHERE d.collection_id = c.id) AS document_count, "
           "(SELECT coalesce(sum(d.chunk_count), 0) FROM vectorstore.documents d WHERE d.collection_id = c.id) "
@@ -83,12 +83,13 @@ class Repository(BaseRepository):
             f"""WITH c AS (
                     INSERT INTO vectorstore.collections (id, org_id, name, description, embedding_provider,
                         embedding_model, dimensions, splitter, chunk_size, chunk_overlap, created_by, created_at,
-                        updated_at)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+                        updated_at, embedding_credential_id, embedding_base_url)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)
                     ON CONFLICT ON CONSTRAINT collections_org_name_key DO NOTHING RETURNING *)
                 SELECT {COLLECTION_COLUMNS}, 0::bigint AS document_count, 0::bigint AS chunk_count FROM c""",
             v["id"], v["org_id"], v["name"], v["description"], v["embedding_provider"], v["embedding_model"],
-            v["dimensions"], v["splitter"], v["chunk_size"], v["chunk_overlap"], v["created_by"], v["created_at"])
+            v["dimensions"], v["splitter"], v["chunk_size"], v["chunk_overlap"], v["created_by"], v["created_at"],
+            v["embedding_credential_id"], v["embedding_base_url"])
 
     async def collection(self, org_id: uuid.UUID, collection_id: uuid.UUID, *, lock: bool = False) -> Row | None:
         if lock:
@@ -195,8 +196,8 @@ class Repository(BaseRepository):
                FROM picked, vectorstore.collections c
                WHERE d.id = picked.id AND c.id = d.collection_id
                RETURNING d.id, d.org_id, d.collection_id, d.name, d.source, d.content_type, d.content, d.metadata,
-                   c.embedding_provider, c.embedding_model, c.dimensions, c.splitter, c.chunk_size,
-                   c.chunk_overlap""",
+                   c.embedding_provider, c.embedding_model, c.dimensions, c.embedding_credential_id,
+                   c.embedding_base_url, c.splitter, c.chunk_size, c.chunk_overlap""",
             owner, lease_seconds)
 
     async def renew_leases(self, owner: str, document_ids: list[uuid.UUID], lease_seconds: float) -> None:

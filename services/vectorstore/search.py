@@ -14,7 +14,7 @@ import uuid
 from services.common.caller import Caller
 from services.common.errors import InvalidArgument
 from services.vectorstore.collections import Collections
-from services.vectorstore.embeddings import Embedders
+from services.vectorstore.embeddings import Embedders, Endpoint
 from services.vectorstore.repository import Database
 
 MODES = ("vector", "keyword", "hybrid")
@@ -47,7 +47,7 @@ class Search:
                 rows = await repo.keyword(collection.org_id, collection.id, query, metadata_filter, top_k)
                 return _above([(r, r.rank) for r in rows], min_score), ""
             embedder = self.embedders.embedder_for(collection.embedding_provider, collection.embedding_model,
-                                                   collection.dimensions)
+                                                   collection.dimensions, Endpoint.of(collection))
             if embedder.instant:  # microseconds of CPU: one connection serves the whole search
                 vector = (await embedder.embed([query]))[0]
                 return await self._ranked(repo, collection, query, vector, mode, top_k, min_score, metadata_filter,

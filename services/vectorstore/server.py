@@ -1,5 +1,5 @@
-"""Vectorstore service bootstrap: settings -> database (with pgvector's codec), embedders, ingestion ->
-servicers -> gRPC."""
+"""Vectorstore service bootstrap: settings -> database (with pgvector's codec), auth channel and service
+identity (token checks, revocations, credentials), embedders, ingestion -> servicers -> gRPC."""
 
 from dataclasses import dataclass
 
@@ -14,6 +14,7 @@ from services.common.server import GrpcService, start_server
 from services.common.tokens import RevocationFeed, ServiceIdentity, TokenVerifier, grpc_jwks_fetcher
 from services.vectorstore import servicer
 from services.vectorstore.collections import Collections
+from services.vectorstore.credentials import CredentialSecrets
 from services.vectorstore.documents import Documents
 from services.vectorstore.embeddings import Embedders
 from services.vectorstore.evaluations import Evaluations
@@ -69,15 +70,16 @@ async def start(settings: VectorstoreSettings) -> RunningVectorstore:
         dbapi_connection.run_async(register_vector)
 
     db = Database(engine)
-    embedders = Embedders(settings.openai_base_url, settings.openai_api_key, settings.openai_timeout_seconds)
-    collections = Collections(db, embedders)
+    auth_channel = grpc.aio.insecure_channel(settings.auth_address)
+    identity = ServiceIdentity(auth_channel, "vectorstore", settings.service_secret)
     outbound_policy = outbound.Policy.of(settings.allow_private_networks, settings.outbound_allow)
+    embedders = Embedders(settings.openai_base_url, settings.openai_api_key, settings.openai_timeout_seconds,
+                          outbound_policy, CredentialSecrets(auth_channel, identity, settings.credential_cache_seconds))
+    collections = Collections(db, embedders)
     documents = Documents(db, collections, settings.max_upload_bytes, outbound_policy)
     search = Search(db, collections, embedders, settings.default_ef_search, settings.exact_search_max_chunks)
     ingestor = Ingestor(db, embedders, settings, listen_url(settings.database_url), outbound_policy)
-    auth_channel = grpc.aio.insecure_channel(settings.auth_address)
     verifier = TokenVerifier(grpc_jwks_fetcher(auth_channel), settings.jwt_issuer, settings.jwt_audience)
-    identity = ServiceIdentity(auth_channel, "vectorstore", settings.service_secret)
     revocations = RevocationFeed(auth_channel, verifier, identity)
     revocations.start()
 

@@ -31,13 +31,17 @@ class VectorstoreSettings(ServiceSettings):
     exact_search_max_chunks: int = 20_000
     # maintenance_work_mem of an index build: the HNSW graph builds fast only while it fits in memory.
     index_build_memory: str = "512MB"
-    # OpenAI-compatible embeddings (provider "openai"): where and with which key. Set by the operator, never
-    # by a collection, so a user cannot make the service call an address of their choosing.
+    # OpenAI-compatible embeddings (provider "openai"): the operator's endpoint and key, for collections that
+    # name neither their own base_url nor a credential. The operator's key is never sent to a collection's
+    # own base_url.
     openai_base_url: str = ""
     openai_api_key: str = ""
     openai_timeout_seconds: float = 60.0
-    # URL imports: private, loopback and link-local addresses are refused unless allowed here, all of them
-    # (allow_private_networks) or by network (outbound_allow, e.g. ["10.0.5.0/24"] for an intranet site).
-    # Metadata addresses never.
+    # How long a collection's credential (its secret, resolved from auth) is kept in memory: a deleted or
+    # changed credential takes effect within this time.
+    credential_cache_seconds: float = 60.0
+    # URL imports and collections' embedding base URLs: private, loopback and link-local addresses are refused
+    # unless allowed here, all of them (allow_private_networks) or by network (outbound_allow, e.g.
+    # ["10.0.5.0/24"] for an intranet site or a model server). Metadata addresses never.
     allow_private_networks: bool = False
     outbound_allow: list[str] = []
