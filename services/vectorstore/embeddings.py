@@ -15,6 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
+import httpx
 import numpy as np
 
 from services.common import outbound
@@ -213,8 +214,12 @@ class Embedders:
                 await outbound.check(endpoint.base_url, self.outbound_policy)
             except (outbound.OutboundRefused, outbound.OutboundError) as exc:
                 raise FailedPrecondition(f"the collection's embedding.base_url cannot be used: {exc}") from None
+        # A collection's own endpoint is checked again at every connect (its name cannot rebind to a refused
+        # address after the check above); the operator's endpoint is the operator's to trust.
+        http = (httpx.AsyncClient(transport=outbound.guarded_transport(lambda: self.outbound_policy), trust_env=False,
+                                  timeout=timeout) if endpoint.base_url else None)
         client = self._clients[key] = openai.AsyncOpenAI(base_url=base_url or None, api_key=api_key or "unused",
-                                                         timeout=timeout, max_retries=2)
+                                                         timeout=timeout, max_retries=2, http_client=http)
         if len(self._clients) > MAX_CLIENTS:
             _, oldest = self._clients.popitem(last=False)
             # A request may still be using it: closed once any request would have timed out.
