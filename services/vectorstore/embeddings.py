@@ -12,9 +12,10 @@ from typing import Protocol
 import numpy as np
 
 from services.common.errors import FailedPrecondition, InvalidArgument, Unavailable
+from services.vectorstore.local_embedder import LocalEmbedder, LocalModels
 
-BUILTIN, OPENAI = "builtin", "openai"
-PROVIDERS = (BUILTIN, OPENAI)
+BUILTIN, OPENAI, LOCAL = "builtin", "openai", "local"
+PROVIDERS = (BUILTIN, OPENAI, LOCAL)
 BUILTIN_MODEL = "hashing-v1"
 MAX_DIMENSIONS = 2000  # pgvector's limit for an HNSW index on `vector`
 
@@ -106,9 +107,10 @@ class OpenAIEmbedder:
 class Embedders:
     """The embedder of a collection. One OpenAI client per service (its connection pool is shared)."""
 
-    def __init__(self, openai_base_url: str, openai_api_key: str, timeout: float):
+    def __init__(self, openai_base_url: str, openai_api_key: str, timeout: float, local_models_dir: str = ""):
         self._openai_settings = (openai_base_url, openai_api_key, timeout)
         self._openai = None
+        self._local = LocalModels(local_models_dir)
 
     def check(self, provider: str, model: str, dimensions: int, field: str = "collection.embedding") -> None:
         if provider not in PROVIDERS:
@@ -123,10 +125,14 @@ class Embedders:
             if not self._openai_settings[0] and not self._openai_settings[1]:
                 raise FailedPrecondition("OpenAI-compatible embeddings are not configured on this service "
                                          "(VECTORSTORE_OPENAI_BASE_URL / VECTORSTORE_OPENAI_API_KEY)")
+        if provider == LOCAL:
+            self._local.check(model, dimensions, field)
 
     def embedder_for(self, provider: str, model: str, dimensions: int) -> Embedder:
         if provider == BUILTIN:
             return HashingEmbedder(dimensions)
+        if provider == LOCAL:
+            return LocalEmbedder(self._local, model, dimensions)
         if self._openai is None:
             import openai
 

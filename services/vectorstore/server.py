@@ -67,7 +67,8 @@ async def start(settings: VectorstoreSettings) -> RunningVectorstore:
         dbapi_connection.run_async(register_vector)
 
     db = Database(engine)
-    embedders = Embedders(settings.openai_base_url, settings.openai_api_key, settings.openai_timeout_seconds)
+    embedders = Embedders(settings.openai_base_url, settings.openai_api_key, settings.openai_timeout_seconds,
+                          settings.local_models_dir)
     collections = Collections(db, embedders)
     outbound_policy = outbound.Policy.of(settings.allow_private_networks, settings.outbound_allow)
     documents = Documents(db, collections, settings.max_upload_bytes, outbound_policy)

@@ -36,6 +36,9 @@ class VectorstoreSettings(ServiceSettings):
     openai_base_url: str = ""
     openai_api_key: str = ""
     openai_timeout_seconds: float = 60.0
+    # Local models (provider "local", extra `local-embeddings`): a directory of model directories, each an ONNX
+    # export (model.onnx or onnx/model.onnx, tokenizer.json); a collection's model names one. Never downloaded.
+    local_models_dir: str = ""
     # URL imports: private, loopback and link-local addresses are refused unless allowed here, all of them
     # (allow_private_networks) or by network (outbound_allow, e.g. ["10.0.5.0/24"] for an intranet site).
     # Metadata addresses never.
