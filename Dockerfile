@@ -14,9 +14,10 @@ RUN python -m venv /opt/venv
 # on PYTHONPATH. An unknown extra fails the build.
 ARG EXTRAS=""
 COPY pyproject.toml ./
-RUN python -c "import os, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+RUN python -c "import os, tomllib; t = tomllib.load(open('pyproject.toml', 'rb')); \
 extras = [e.strip() for e in os.environ['EXTRAS'].split(',') if e.strip()]; \
-print('\n'.join(p['dependencies'] + [d for e in extras for d in p['optional-dependencies'][e]]))" \
+print('\n'.join(t['project']['dependencies'] \
+                + [d for e in extras for d in t['project']['optional-dependencies'][e]]))" \
       > requirements.txt \
  && /opt/venv/bin/pip install -r requirements.txt
 # Same generation as `make proto` (without the mypy stubs): google/protobuf from grpc_tools, google/api and
