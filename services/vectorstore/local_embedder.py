@@ -26,6 +26,11 @@ GRAPHS = ("model.onnx", "onnx/model.onnx")
 DEFAULT_MAX_LENGTH = 512  # BERT's position table, when the directory says nothing
 # Texts per inference: padding is to the longest text of a batch, and texts are batched by length.
 INFERENCE_BATCH = 32
+FED = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class UnusableModel(Exception):
+    """The directory holds a model this provider cannot run (its message says why, without paths)."""
 
 
 def _graph_of(directory: Path) -> Path | None:
@@ -52,6 +57,9 @@ class LocalModel:
         self.session = onnxruntime.InferenceSession(str(_graph_of(directory)), options,
                                                     providers=["CPUExecutionProvider"])
         self.inputs = {i.name: np.int32 if i.type == "tensor(int32)" else np.int64 for i in self.session.get_inputs()}
+        if "input_ids" not in self.inputs or set(self.inputs) - set(FED):
+            raise UnusableModel(f"its graph takes {', '.join(self.inputs)}; an encoder export taking "
+                                f"{', '.join(FED)} (or some of them) is needed")
         outputs = [o.name for o in self.session.get_outputs()]
         self.output = "last_hidden_state" if "last_hidden_state" in outputs else outputs[0]
         self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
@@ -92,7 +100,7 @@ class LocalModel:
         for row, encoding in enumerate(encodings):
             n = len(encoding.ids)
             ids[row, :n], mask[row, :n], types[row, :n] = encoding.ids, encoding.attention_mask, encoding.type_ids
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        feed = dict(zip(FED, (ids, mask, types), strict=True))
         # Only the inputs this graph has (DistilBERT-like exports take no token_type_ids), in its integer type.
         hidden = self.session.run([self.output], {name: feed[name].astype(dtype)
                                                   for name, dtype in self.inputs.items() if name in feed})[0]
@@ -150,6 +158,8 @@ class LocalModels:
                     self._loaded[model] = LocalModel(model, directory)
                 except ImportError:
                     raise FailedPrecondition(f"local embedding models need the optional extra: {EXTRA}") from None
+                except UnusableModel as exc:
+                    raise FailedPrecondition(f"local model {model!r} cannot be used: {exc}") from None
                 except Exception as exc:
                     log.exception("loading local model %s from %s failed", model, directory)
                     raise FailedPrecondition(f"local model {model!r} cannot be loaded ({type(exc).__name__}); "

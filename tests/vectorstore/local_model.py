@@ -12,7 +12,7 @@ WORDS = ["[PAD]", "[UNK]", "cats", "sat", "on", "the", "mat", "rockets", "launch
 
 
 def write_model(directory: Path, dimensions: int = 16, seed: int = 7, token_types: bool = True,
-                max_seq_length: int | None = None, graph: str = "model.onnx") -> dict:
+                max_seq_length: int | None = None, graph: str = "model.onnx", extra_input: str = "") -> dict:
     """Writes the model; returns its tables (what `expected` needs)."""
     import onnx
     from onnx import TensorProto, helper
@@ -23,6 +23,8 @@ def write_model(directory: Path, dimensions: int = 16, seed: int = 7, token_type
               "types": rng.normal(size=(2, dimensions)).astype(np.float32) if token_types else None}
     inputs = [helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "sequence"])
               for name in ("input_ids", "attention_mask", "token_type_ids")[:3 if token_types else 2]]
+    if extra_input:  # e.g. a decoder's past_key_values: declared (so required), unused
+        inputs.append(helper.make_tensor_value_info(extra_input, TensorProto.INT64, ["batch", "sequence"]))
     initializers = [helper.make_tensor("words", TensorProto.FLOAT, tables["words"].shape, tables["words"].flatten())]
     nodes = [helper.make_node("Gather", ["words", "input_ids"], ["word_vectors" if token_types else
                                                                  "last_hidden_state"], axis=0)]

@@ -68,6 +68,14 @@ def test_check_refuses_unknown_and_path_like_models_and_a_wrong_size(tmp_path):
         LocalModels("").check("alpha", 8, "collection.embedding")
 
 
+def test_a_graph_needing_other_inputs_is_refused_naming_them(tmp_path):
+    (tmp_path / "decoder").mkdir()
+    write_model(tmp_path / "decoder", dimensions=8, extra_input="position_ids")
+    with pytest.raises(FailedPrecondition) as error:
+        LocalModels(str(tmp_path)).check("decoder", 8, "collection.embedding")
+    assert "position_ids" in error.value.message and str(tmp_path) not in error.value.message
+
+
 def test_without_onnxruntime_the_error_names_the_extra_and_the_extra_is_optional(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed: importing it fails
     with pytest.raises(FailedPrecondition) as error:
