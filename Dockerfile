@@ -1,15 +1,23 @@
 # One image for every service: `python -m services.<name> serve|migrate`, or `python -m gateway`.
 # Build: docker build -t agentic-platform .
+# Optional extras, comma-separated, e.g. local embedding models (provider "local", onnxruntime + tokenizers):
+#   docker build --build-arg EXTRAS=local-embeddings -t agentic-platform .
+# then mount the model directories read-only and set VECTORSTORE_LOCAL_MODELS_DIR to where they are.
 
 # --- build: runtime dependencies into a venv, then the protobuf stubs into /app/gen ---------------------
 FROM python:3.11-slim AS build
 WORKDIR /app
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
-# Dependencies first, from pyproject.toml's [project.dependencies] only (no dev extras), so editing code
-# does not reinstall them. The packages themselves are not installed: /app is on PYTHONPATH.
+# Dependencies first, from pyproject.toml's [project.dependencies] plus the extras named in EXTRAS (default
+# none; never dev), so editing code does not reinstall them. The packages themselves are not installed: /app is
+# on PYTHONPATH. An unknown extra fails the build.
+ARG EXTRAS=""
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+RUN python -c "import os, tomllib; t = tomllib.load(open('pyproject.toml', 'rb')); \
+extras = [e.strip() for e in os.environ['EXTRAS'].split(',') if e.strip()]; \
+print('\n'.join(t['project']['dependencies'] \
+                + [d for e in extras for d in t['project']['optional-dependencies'][e]]))" \
       > requirements.txt \
  && /opt/venv/bin/pip install -r requirements.txt
 # Same generation as `make proto` (without the mypy stubs): google/protobuf from grpc_tools, google/api and

@@ -182,11 +182,22 @@ def fake_embeddings():
 
 
 @pytest.fixture(scope="session")
-async def vectorstore_service(auth_service, migrated_database, fake_embeddings):
+def local_models_dir(tmp_path_factory):
+    """The vectorstore's local models: one tiny ONNX model, "tiny-words" (tests/vectorstore/local_model.py)."""
+    from tests.vectorstore.local_model import write_model
+
+    directory = tmp_path_factory.mktemp("local-models")
+    (directory / "tiny-words").mkdir()
+    write_model(directory / "tiny-words")
+    return directory
+
+
+@pytest.fixture(scope="session")
+async def vectorstore_service(auth_service, migrated_database, fake_embeddings, local_models_dir):
     from services.vectorstore import server as vectorstore_server
 
     running = await vectorstore_server.start(vectorstore_settings(
         migrated_database, auth_service.address, replica_id="vectorstore-a", openai_base_url=fake_embeddings.url,
-        openai_api_key="sk-test-key"))
+        openai_api_key="sk-test-key", local_models_dir=str(local_models_dir)))
     yield running
     await running.stop(0)

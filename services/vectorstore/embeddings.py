@@ -21,9 +21,10 @@ import numpy as np
 from services.common import outbound
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from services.common.validation import parse_id
+from services.vectorstore.local_embedder import LocalEmbedder, LocalModels
 
-BUILTIN, OPENAI = "builtin", "openai"
-PROVIDERS = (BUILTIN, OPENAI)
+BUILTIN, OPENAI, LOCAL = "builtin", "openai", "local"
+PROVIDERS = (BUILTIN, OPENAI, LOCAL)
 BUILTIN_MODEL = "hashing-v1"
 MAX_DIMENSIONS = 2000  # pgvector's limit for an HNSW index on `vector`
 
@@ -140,12 +141,13 @@ class Embedders:
     own connection pool)."""
 
     def __init__(self, openai_base_url: str, openai_api_key: str, timeout: float,
-                 outbound_policy: outbound.Policy | None = None, secrets=None):
+                 outbound_policy: outbound.Policy | None = None, secrets=None, local_models_dir: str = ""):
         self._openai_settings = (openai_base_url, openai_api_key, timeout)
         self.outbound_policy = outbound_policy or outbound.Policy()
         self.secrets = secrets  # CredentialSecrets: organization credentials from auth
         self._clients: OrderedDict[tuple[str, str], object] = OrderedDict()
         self._retiring: set[asyncio.Task] = set()
+        self._local = LocalModels(local_models_dir)
 
     def check(self, provider: str, model: str, dimensions: int, field: str = "collection.embedding", *,
               credential_id: str = "", base_url: str = "") -> None:
@@ -165,6 +167,8 @@ class Embedders:
                 raise FailedPrecondition("OpenAI-compatible embeddings are not configured on this service "
                                          "(VECTORSTORE_OPENAI_BASE_URL / VECTORSTORE_OPENAI_API_KEY): give the "
                                          "collection an embedding.credential_id and embedding.base_url")
+        if provider == LOCAL:
+            self._local.check(model, dimensions, field)
 
     async def endpoint_of(self, org_id: uuid.UUID, credential_id: str, base_url: str,
                           field: str = "collection.embedding") -> Endpoint:
@@ -187,6 +191,8 @@ class Embedders:
     def embedder_for(self, provider: str, model: str, dimensions: int, endpoint: Endpoint = OPERATOR) -> Embedder:
         if provider == BUILTIN:
             return HashingEmbedder(dimensions)
+        if provider == LOCAL:
+            return LocalEmbedder(self._local, model, dimensions)
         return OpenAIEmbedder(self, endpoint, model, dimensions)
 
     async def client(self, endpoint: Endpoint):

@@ -74,7 +74,8 @@ async def start(settings: VectorstoreSettings) -> RunningVectorstore:
     identity = ServiceIdentity(auth_channel, "vectorstore", settings.service_secret)
     outbound_policy = outbound.Policy.of(settings.allow_private_networks, settings.outbound_allow)
     embedders = Embedders(settings.openai_base_url, settings.openai_api_key, settings.openai_timeout_seconds,
-                          outbound_policy, CredentialSecrets(auth_channel, identity, settings.credential_cache_seconds))
+                          outbound_policy, CredentialSecrets(auth_channel, identity, settings.credential_cache_seconds),
+                          settings.local_models_dir)
     collections = Collections(db, embedders)
     documents = Documents(db, collections, settings.max_upload_bytes, outbound_policy)
     search = Search(db, collections, embedders, settings.default_ef_search, settings.exact_search_max_chunks)

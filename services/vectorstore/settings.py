@@ -40,6 +40,9 @@ class VectorstoreSettings(ServiceSettings):
     # How long a collection's credential (its secret, resolved from auth) is kept in memory: a deleted or
     # changed credential takes effect within this time.
     credential_cache_seconds: float = 60.0
+    # Local models (provider "local", extra `local-embeddings`): a directory of model directories, each an ONNX
+    # export (model.onnx or onnx/model.onnx, tokenizer.json); a collection's model names one. Never downloaded.
+    local_models_dir: str = ""
     # URL imports and collections' embedding base URLs: private, loopback and link-local addresses are refused
     # unless allowed here, all of them (allow_private_networks) or by network (outbound_allow, e.g.
     # ["10.0.5.0/24"] for an intranet site or a model server). Metadata addresses never.
