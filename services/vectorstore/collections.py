@@ -35,7 +35,7 @@ class Collections:
         model = embedding.get("model") or (BUILTIN_MODEL if provider == BUILTIN else "")
         dimensions = embedding.get("dimensions") or DEFAULT_DIMENSIONS
         credential_id, base_url = embedding.get("credential_id") or "", embedding.get("base_url") or ""
-        self.embedders.check(provider, model, dimensions, credential_id=credential_id, base_url=base_url)
+        await self.embedders.check(provider, model, dimensions, credential_id=credential_id, base_url=base_url)
         endpoint = await self.embedders.endpoint_of(org_id, credential_id, base_url)
         size = chunking.get("chunk_size") or Chunking.chunk_size
         # Proto3 cannot tell an unset overlap from 0: 0 means the default, a fifth of the size up to 200.

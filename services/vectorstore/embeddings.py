@@ -149,7 +149,7 @@ class Embedders:
         self._retiring: set[asyncio.Task] = set()
         self._local = LocalModels(local_models_dir)
 
-    def check(self, provider: str, model: str, dimensions: int, field: str = "collection.embedding", *,
+    async def check(self, provider: str, model: str, dimensions: int, field: str = "collection.embedding", *,
               credential_id: str = "", base_url: str = "") -> None:
         if provider not in PROVIDERS:
             raise InvalidArgument(f"{field}.provider", f"must be one of {', '.join(PROVIDERS)}")
@@ -168,7 +168,8 @@ class Embedders:
                                          "(VECTORSTORE_OPENAI_BASE_URL / VECTORSTORE_OPENAI_API_KEY): give the "
                                          "collection an embedding.credential_id and embedding.base_url")
         if provider == LOCAL:
-            self._local.check(model, dimensions, field)
+            # The first use loads the model (a few hundred ms): not on the event loop.
+            await asyncio.to_thread(self._local.check, model, dimensions, field)
 
     async def endpoint_of(self, org_id: uuid.UUID, credential_id: str, base_url: str,
                           field: str = "collection.embedding") -> Endpoint:
