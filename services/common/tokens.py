@@ -176,8 +176,9 @@ class ServiceIdentity:
             if time.monotonic() >= self._renew_at:
                 from agentic.auth.v1 import auth_pb2
 
+                # wait_for_ready: services start beside auth and may ask before it listens
                 reply = await self._stub.IssueServiceToken(auth_pb2.IssueServiceTokenRequest(
-                    service_name=self.name, service_secret=self._secret), timeout=5)
+                    service_name=self.name, service_secret=self._secret), timeout=5, wait_for_ready=True)
                 self._token = reply.access_token
                 self._renew_at = time.monotonic() + max(1.0, reply.expires_in - self._renew_margin)
         return self._token
@@ -245,7 +246,8 @@ class RevocationFeed:
             try:
                 await self.poll_once()
             except Exception as exc:  # auth briefly down: keep what we know, try again
-                log.warning("revocation poll failed: %s", exc)
+                reason = f"{exc.code().name}: {exc.details()}" if isinstance(exc, grpc.aio.AioRpcError) else repr(exc)
+                log.warning("revocation poll failed (%s); retrying in %g s", reason, self._interval)
                 if isinstance(exc, grpc.aio.AioRpcError) and exc.code() == grpc.StatusCode.UNAUTHENTICATED:
                     self._identity.forget()
             await asyncio.sleep(self._interval)
