@@ -94,6 +94,11 @@ async def test_an_openai_compatible_knowledge_base_with_the_organizations_creden
     assert endpoint.keys and set(endpoint.keys) == {org_key}
     assert {r["model"] for r in endpoint.requests} == {MODEL}
 
+    # Its credential deleted: the view says so.
+    assert (await api(console_url, page, "DELETE", f"/credentials/{credential['id']}")).status_code == 200
+    await page.reload()
+    await expect(page.get_by_test_id("embedding-credential")).to_contain_text("no longer exists")
+
 
 async def test_the_apis_embedding_errors_are_shown_in_the_form_and_nothing_typed_is_lost(page: Page, console_url):
     await sign_up(page)

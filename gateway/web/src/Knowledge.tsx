@@ -197,7 +197,7 @@ function EmbeddingEndpoint({ embedding }: { embedding: Embedding }) {
       <dd data-testid="embedding-credential">
         {!id ? (embedding.base_url ? "none (the endpoint takes no key)" : "the server's key")
           : credential ? <>credential <a href="#/settings/credentials">{credential.name}</a></>
-          : gone ? <span className="field-error">credential {id} was deleted: embedding fails until another is set</span>
+          : gone ? <span className="field-error">credential {id} no longer exists: embedding fails</span>
           : error ? `credential ${id}` : "…"}
       </dd>
     </>
