@@ -1,14 +1,16 @@
 // Knowledge bases (the vectorstore): collections, their documents (upload with progress, text, live ingestion
 // status) and a search playground. Only the public REST API.
 import { FormEvent, useEffect, useRef, useState } from "react";
-import { call, query, upload } from "./api";
+import { ApiError, call, query, upload } from "./api";
 import {
-  bytes, Collection, CollectionForm, collectionBody, EMPTY_COLLECTION, isFinal, KbDocument, parseMetadata, SearchResult,
-  shortStatus,
+  bytes, Collection, CollectionForm, collectionBody, EMPTY_COLLECTION, Embedding, isFinal, KbDocument, onCredentialField, parseMetadata,
+  PROVIDERS, SearchResult, shortStatus,
 } from "./knowledge";
 import { ErrorBanner, Field, navigate, useLoad, when } from "./ui";
 
 const POLL_MS = 1_000;
+
+interface Credential { id: string; name: string; service_type?: string }
 
 /** Runs an action, keeps its error for display; true when it succeeded. */
 function useAction(): [unknown, (action: () => Promise<unknown>) => (e?: FormEvent) => Promise<boolean>] {
@@ -35,7 +37,8 @@ function Collections() {
   const token = pages[pages.length - 1];
   const [list, listError, reload] = useLoad(() => call<{ collections?: Collection[]; next_page_token?: string }>(
     "GET", `/collections${query({ page_size: 25, page_token: token })}`), [token]);
-  const [error, run] = useAction();
+  const [actionError, run] = useAction();
+  const error = onCredentialField(actionError);
   const [form, setForm] = useState<CollectionForm>(EMPTY_COLLECTION);
   const set = (k: keyof CollectionForm) => (e: { target: { value: string } }) => setForm({ ...form, [k]: e.target.value });
   const create = run(async () => {
@@ -70,31 +73,78 @@ function Collections() {
       </div>
       <section className="card" aria-label="New collection">
         <h2>New collection</h2>
-        <ErrorBanner error={error} shownFields={["name", "description", "provider", "model", "dimensions", "splitter", "chunk_size", "chunk_overlap"]} />
-        <form className="grid-form" onSubmit={(e) => void create(e)}>
-          <Field label="Name" name="name" error={error}><input id="f-name" value={form.name} onChange={set("name")} /></Field>
-          <Field label="Description" name="description" error={error}><input id="f-description" value={form.description} onChange={set("description")} /></Field>
-          <Field label="Embedding provider" name="provider" error={error}>
-            <select id="f-provider" value={form.provider} onChange={set("provider")}>
-              <option value="builtin">builtin (offline)</option>
-              <option value="openai">openai (OpenAI-compatible endpoint)</option>
-            </select>
-          </Field>
-          <Field label="Model" name="model" error={error}><input id="f-model" value={form.model} onChange={set("model")} placeholder={form.provider === "builtin" ? "hashing-v1" : "text-embedding-3-small"} /></Field>
-          <Field label="Dimensions" name="dimensions" error={error}><input id="f-dimensions" type="number" min={1} max={2000} value={form.dimensions} onChange={set("dimensions")} placeholder="384" /></Field>
-          <Field label="Splitter" name="splitter" error={error}>
-            <select id="f-splitter" value={form.splitter} onChange={set("splitter")}>
-              <option value="recursive">recursive (paragraphs, lines, words)</option>
-              <option value="markdown">markdown (by headings)</option>
-              <option value="character">character (paragraphs)</option>
-            </select>
-          </Field>
-          <Field label="Chunk size" name="chunk_size" error={error}><input id="f-chunk_size" type="number" min={50} max={20000} value={form.chunk_size} onChange={set("chunk_size")} placeholder="1000" /></Field>
-          <Field label="Chunk overlap" name="chunk_overlap" error={error}><input id="f-chunk_overlap" type="number" min={0} value={form.chunk_overlap} onChange={set("chunk_overlap")} placeholder="a fifth, ≤ 200" /></Field>
+        <ErrorBanner error={error} shownFields={[
+          "name", "description", "provider", "model", "dimensions", "base_url", "credential_id", "splitter", "chunk_size", "chunk_overlap",
+        ]} />
+        <form onSubmit={(e) => void create(e)}>
+          <div className="grid-form">
+            <Field label="Name" name="name" error={error}><input id="f-name" value={form.name} onChange={set("name")} /></Field>
+            <Field label="Description" name="description" error={error}><input id="f-description" value={form.description} onChange={set("description")} /></Field>
+          </div>
+          <fieldset className="grid-form">
+            <legend>Embedding</legend>
+            <Field label="Embedding provider" name="provider" error={error}>
+              <select id="f-provider" value={form.provider} onChange={set("provider")}>
+                {Object.entries(PROVIDERS).map(([value, label]) => <option key={value} value={value}>{label}</option>)}
+              </select>
+            </Field>
+            {form.provider !== "builtin" && (
+              <Field label="Model" name="model" error={error}
+                hint={form.provider === "local" ? "A model directory on the server" : undefined}>
+                <input id="f-model" value={form.model} onChange={set("model")}
+                  placeholder={form.provider === "local" ? "all-MiniLM-L6-v2" : "text-embedding-3-small"} />
+              </Field>
+            )}
+            <Field label="Dimensions" name="dimensions" error={error} hint={form.provider === "local" ? "Must be the model's" : undefined}>
+              <input id="f-dimensions" type="number" min={1} max={2000} value={form.dimensions} onChange={set("dimensions")}
+                placeholder="384" />
+            </Field>
+            {form.provider === "openai" && <OpenAIFields form={form} set={set} error={error} />}
+          </fieldset>
+          <fieldset className="grid-form">
+            <legend>Chunking</legend>
+            <Field label="Splitter" name="splitter" error={error}>
+              <select id="f-splitter" value={form.splitter} onChange={set("splitter")}>
+                <option value="recursive">recursive (paragraphs, lines, words)</option>
+                <option value="markdown">markdown (by headings)</option>
+                <option value="character">character (paragraphs)</option>
+              </select>
+            </Field>
+            <Field label="Chunk size" name="chunk_size" error={error}><input id="f-chunk_size" type="number" min={50} max={20000} value={form.chunk_size} onChange={set("chunk_size")} placeholder="1000" /></Field>
+            <Field label="Chunk overlap" name="chunk_overlap" error={error}><input id="f-chunk_overlap" type="number" min={0} value={form.chunk_overlap} onChange={set("chunk_overlap")} placeholder="a fifth, ≤ 200" /></Field>
+          </fieldset>
           <button className="primary">Create collection</button>
         </form>
       </section>
     </main>
+  );
+}
+
+/** An OpenAI-compatible endpoint: its base URL and the organization's credential holding its API key (both
+ * optional: blank, the operator's endpoint and key). */
+function OpenAIFields({ form, set, error }: {
+  form: CollectionForm; set: (k: keyof CollectionForm) => (e: { target: { value: string } }) => void; error: unknown;
+}) {
+  const [list, listError] = useLoad(() => call<{ credentials?: Credential[] }>("GET", "/credentials?page_size=200"), []);
+  const credentials = list?.credentials ?? [];
+  return (
+    <>
+      <Field label="Base URL (optional)" name="base_url" error={error} hint="Blank: the server's default endpoint">
+        <input id="f-base_url" spellCheck={false} value={form.base_url} onChange={set("base_url")} placeholder="https://api.openai.com/v1" />
+      </Field>
+      <Field label="API key credential (optional)" name="credential_id" error={error}>
+        <select id="f-credential_id" value={form.credential_id} onChange={set("credential_id")}>
+          <option value="">None (the server's key, or no key)</option>
+          {credentials.map((c) => <option key={c.id} value={c.id}>{c.name}{c.service_type ? ` (${c.service_type})` : ""}</option>)}
+        </select>
+        {listError ? <div className="hint">Credentials could not be listed: {String((listError as Error).message)}</div>
+          : list && !credentials.length && (
+            <div className="hint" data-testid="no-credentials">
+              No credentials yet: add the API key under <a href="#/settings/credentials">Settings → Credentials</a>.
+            </div>
+          )}
+      </Field>
+    </>
   );
 }
 
@@ -121,7 +171,8 @@ function CollectionPage({ id }: { id: string }) {
       {collection && (
         <dl className="facts">
           {collection.description && <><dt>Description</dt><dd>{collection.description}</dd></>}
-          <dt>Embedding</dt><dd>{collection.embedding?.provider} / {collection.embedding?.model} · {collection.embedding?.dimensions} dimensions</dd>
+          <dt>Embedding</dt><dd data-testid="embedding">{collection.embedding?.provider} / {collection.embedding?.model} · {collection.embedding?.dimensions} dimensions</dd>
+          {collection.embedding?.provider === "openai" && <EmbeddingEndpoint embedding={collection.embedding} />}
           <dt>Chunking</dt><dd>{collection.chunking?.splitter} · {collection.chunking?.chunk_size} characters, overlap {collection.chunking?.chunk_overlap}</dd>
           <dt>Contents</dt><dd data-testid="collection-counts">{collection.document_count ?? 0} documents · {collection.chunk_count ?? 0} chunks</dd>
         </dl>
@@ -131,6 +182,25 @@ function CollectionPage({ id }: { id: string }) {
         <Search collectionId={id} />
       </div>
     </main>
+  );
+}
+
+/** Where an OpenAI-compatible collection embeds: its endpoint and the name of the credential holding the key. */
+function EmbeddingEndpoint({ embedding }: { embedding: Embedding }) {
+  const id = embedding.credential_id;
+  const [credential, error] = useLoad(() => (id ? call<Credential>("GET", `/credentials/${id}`) : Promise.resolve(undefined)), [id]);
+  const gone = error instanceof ApiError && error.httpStatus === 404;
+  return (
+    <>
+      <dt>Endpoint</dt><dd data-testid="embedding-base-url">{embedding.base_url || "the server's default"}</dd>
+      <dt>API key</dt>
+      <dd data-testid="embedding-credential">
+        {!id ? (embedding.base_url ? "none (the endpoint takes no key)" : "the server's key")
+          : credential ? <>credential <a href="#/settings/credentials">{credential.name}</a></>
+          : gone ? <span className="field-error">credential {id} no longer exists: embedding fails</span>
+          : error ? `credential ${id}` : "…"}
+      </dd>
+    </>
   );
 }
 

@@ -5,13 +5,28 @@ export interface Collection {
   id: string;
   name: string;
   description?: string;
-  embedding?: { provider?: string; model?: string; dimensions?: number };
+  embedding?: Embedding;
   chunking?: { splitter?: string; chunk_size?: number; chunk_overlap?: number };
   document_count?: number;
   chunk_count?: string | number; // int64: a string in JSON
   etag?: string;
   create_time?: string;
 }
+
+export interface Embedding {
+  provider?: string;
+  model?: string;
+  dimensions?: number;
+  credential_id?: string; // openai only: an organization credential whose secret is the API key
+  base_url?: string; // openai only: the OpenAI-compatible endpoint
+}
+
+/** The embedding providers the vectorstore offers, as the form names them. */
+export const PROVIDERS: Record<string, string> = {
+  builtin: "Built-in (offline)",
+  openai: "OpenAI-compatible",
+  local: "Local model",
+};
 
 export interface KbDocument {
   id: string;
@@ -38,24 +53,42 @@ export interface CollectionForm {
   provider: string;
   model: string;
   dimensions: string;
+  base_url: string;
+  credential_id: string;
   splitter: string;
   chunk_size: string;
   chunk_overlap: string;
 }
 
 export const EMPTY_COLLECTION: CollectionForm = {
-  name: "", description: "", provider: "builtin", model: "", dimensions: "", splitter: "recursive", chunk_size: "", chunk_overlap: "",
+  name: "", description: "", provider: "builtin", model: "", dimensions: "", base_url: "", credential_id: "",
+  splitter: "recursive", chunk_size: "", chunk_overlap: "",
 };
 
-/** The collection to create; blank settings are left out so that the service's defaults apply. */
+/** The collection to create; blank settings are left out so that the service's defaults apply. Only the
+ * chosen provider's fields are sent (the form keeps the others while the user switches back and forth). */
 export function collectionBody(form: CollectionForm) {
   const number = (v: string) => (v.trim() === "" ? undefined : Number(v));
+  const embedding: Embedding = { provider: form.provider || undefined, dimensions: number(form.dimensions) };
+  if (form.provider !== "builtin") embedding.model = form.model.trim() || undefined; // builtin has one model
+  if (form.provider === "openai") {
+    embedding.base_url = form.base_url.trim() || undefined;
+    embedding.credential_id = form.credential_id || undefined;
+  }
   return {
     name: form.name.trim(),
     description: form.description.trim() || undefined,
-    embedding: { provider: form.provider || undefined, model: form.model.trim() || undefined, dimensions: number(form.dimensions) },
+    embedding,
     chunking: { splitter: form.splitter || undefined, chunk_size: number(form.chunk_size), chunk_overlap: number(form.chunk_overlap) },
   };
+}
+
+/** A chosen credential the API no longer finds (deleted meanwhile, or another organization's) is a 404 without
+ * a field; shown under the credential select too, where the user fixes it. */
+export function onCredentialField(error: unknown): unknown {
+  if (!(error instanceof ApiError) || error.httpStatus !== 404 || !/credential/i.test(error.message)) return error;
+  return new ApiError(error.httpStatus, error.status, error.message,
+    [...error.details, { field_violations: [{ field: "credential_id", description: "not found in this organization: choose another credential" }] }]);
 }
 
 /** "DOCUMENT_STATUS_COMPLETED" → "completed" (a document without a status has not been picked up yet). */
