@@ -169,16 +169,17 @@ class ServiceIdentity:
         self._renew_at = float("-inf")
         self._lock = asyncio.Lock()
 
-    async def token(self) -> str:
+    async def token(self, wait: bool = False) -> str:
+        """`wait`: wait (up to 5 s) for auth to listen, for background work that starts beside it; a request's
+        path fails fast instead."""
         if time.monotonic() < self._renew_at:
             return self._token
         async with self._lock:
             if time.monotonic() >= self._renew_at:
                 from agentic.auth.v1 import auth_pb2
 
-                # wait_for_ready: services start beside auth and may ask before it listens
                 reply = await self._stub.IssueServiceToken(auth_pb2.IssueServiceTokenRequest(
-                    service_name=self.name, service_secret=self._secret), timeout=5, wait_for_ready=True)
+                    service_name=self.name, service_secret=self._secret), timeout=5, wait_for_ready=wait)
                 self._token = reply.access_token
                 self._renew_at = time.monotonic() + max(1.0, reply.expires_in - self._renew_margin)
         return self._token
@@ -191,9 +192,9 @@ class ServiceIdentity:
         """The token was refused (auth restarted with other keys, say): fetch a new one next time."""
         self._renew_at = float("-inf")
 
-    async def metadata(self, key: str = "authorization") -> tuple[tuple[str, str], ...]:
+    async def metadata(self, key: str = "authorization", wait: bool = False) -> tuple[tuple[str, str], ...]:
         """The token as call metadata; nothing without a configured secret (the callee then refuses)."""
-        return ((key, f"Bearer {await self.token()}"),) if self._secret else ()
+        return ((key, f"Bearer {await self.token(wait)}"),) if self._secret else ()
 
 
 class RevocationFeed:
@@ -224,7 +225,7 @@ class RevocationFeed:
         if self._since is not None:
             request.since.CopyFrom(self._since)
         reply = await self._stub.ListRevocations(request, timeout=5, wait_for_ready=True,
-                                                 metadata=await self._identity.metadata())
+                                                 metadata=await self._identity.metadata(wait=True))
         now = time.monotonic()
         known = self._verifier.revoked_ids
         for revoked in reply.revoked:

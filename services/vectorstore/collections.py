@@ -14,7 +14,7 @@ from services.common.errors import Aborted, AlreadyExists, InvalidArgument, NotF
 from services.common.pagination import keyset_page
 from services.common.validation import parse_etag, parse_id, require_text
 from services.vectorstore.chunking import Chunking
-from services.vectorstore.embeddings import BUILTIN, BUILTIN_MODEL, Embedders
+from services.vectorstore.embeddings import BUILTIN, BUILTIN_MODEL, DEFAULT_DIMENSIONS, Embedders
 from services.vectorstore.repository import Database
 
 UPDATABLE = ("name", "description", "embedding", "chunking")
@@ -22,7 +22,6 @@ UPDATABLE = ("name", "description", "embedding", "chunking")
 REINGEST_FIELDS = ("embedding_provider", "embedding_model", "dimensions", "embedding_base_url", "splitter",
                    "chunk_size", "chunk_overlap")
 MAX_DESCRIPTION = 2000
-DEFAULT_DIMENSIONS = 384
 
 
 class Collections:
@@ -45,6 +44,10 @@ class Collections:
         return {"embedding_provider": provider, "embedding_model": model, "dimensions": dimensions,
                 "embedding_credential_id": endpoint.credential_id, "embedding_base_url": endpoint.base_url,
                 "splitter": spec.splitter, "chunk_size": spec.chunk_size, "chunk_overlap": spec.chunk_overlap}
+
+    async def embedding_models(self, caller: Caller) -> tuple[list[tuple[str, str, int]], bool]:
+        """What a new collection may embed with (any member of an organization may ask)."""
+        return await self.embedders.models()
 
     async def create(self, caller: Caller, name: str, description: str, embedding: dict, chunking: dict):
         caller.require_role("member")

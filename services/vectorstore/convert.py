@@ -99,3 +99,9 @@ def summary(row) -> pb.EvaluationSummary:
                                 average_quality_score=float(row.average_quality_score),
                                 average_token_count=float(row.average_token_count), thumbs_up=row.thumbs_up,
                                 thumbs_down=row.thumbs_down)
+
+
+def embedding_models(models: list[tuple[str, str, int]], openai_default_endpoint: bool) -> pb.ListEmbeddingModelsResponse:
+    return pb.ListEmbeddingModelsResponse(
+        models=[pb.EmbeddingModel(provider=p, model=m, dimensions=d) for p, m, d in models],
+        openai_default_endpoint=openai_default_endpoint)

@@ -27,6 +27,7 @@ BUILTIN, OPENAI, LOCAL = "builtin", "openai", "local"
 PROVIDERS = (BUILTIN, OPENAI, LOCAL)
 BUILTIN_MODEL = "hashing-v1"
 MAX_DIMENSIONS = 2000  # pgvector's limit for an HNSW index on `vector`
+DEFAULT_DIMENSIONS = 384
 
 MAX_BASE_URL = 2000
 MAX_CLIENTS = 32  # OpenAI clients kept open, one per (base URL, key)
@@ -170,6 +171,13 @@ class Embedders:
         if provider == LOCAL:
             # The first use loads the model (a few hundred ms): not on the event loop.
             await asyncio.to_thread(self._local.check, model, dimensions, field)
+
+    async def models(self) -> tuple[list[tuple[str, str, int]], bool]:
+        """(provider, model, dimensions) a new collection may use, and whether the operator's OpenAI-compatible
+        endpoint is configured. Local models may need loading to tell their size: not on the event loop."""
+        local = await asyncio.to_thread(self._local.sizes) if self._local.directory else []
+        models = [(BUILTIN, BUILTIN_MODEL, DEFAULT_DIMENSIONS)] + [(LOCAL, name, size) for name, size in local]
+        return models, any(self._openai_settings[:2])
 
     async def endpoint_of(self, org_id: uuid.UUID, credential_id: str, base_url: str,
                           field: str = "collection.embedding") -> Endpoint:

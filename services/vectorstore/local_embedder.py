@@ -126,6 +126,20 @@ class LocalModels:
         return sorted(d.name for d in self.directory.iterdir()
                       if d.is_dir() and _graph_of(d) and (d / "tokenizer.json").is_file())
 
+    def sizes(self) -> list[tuple[str, int]]:
+        """(model, dimensions) of every usable model of the directory: config.json's hidden_size, else the model
+        loaded (once) and probed. Models that cannot be loaded are left out (their error shows on use)."""
+        sizes = []
+        for model in self.available():
+            size = _json(self.directory / model / "config.json").get("hidden_size")
+            if not isinstance(size, int):
+                try:
+                    size = self.load(model).dimensions
+                except FailedPrecondition:
+                    continue
+            sizes.append((model, size))
+        return sizes
+
     def check(self, model: str, dimensions: int, field: str) -> None:
         """A collection may use `model` at `dimensions`: loads the model (once) to know its vector size."""
         if self.directory is None:

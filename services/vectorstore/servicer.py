@@ -43,6 +43,9 @@ class CollectionServicer(vectorstore_pb2_grpc.CollectionServiceServicer):
         await self.collections.delete(callers.current(), request.id, request.etag)
         return empty_pb2.Empty()
 
+    async def ListEmbeddingModels(self, request, context):
+        return convert.embedding_models(*await self.collections.embedding_models(callers.current()))
+
 
 class DocumentServicer(vectorstore_pb2_grpc.DocumentServiceServicer):
     def __init__(self, documents: Documents):

@@ -118,3 +118,25 @@ async def test_a_local_collection_with_a_missing_model_or_wrong_size_is_refused(
     violation = response.json()["details"][0]["field_violations"][0]
     assert violation["field"] == f"collection.embedding.{field}"
     assert says in violation["description"]
+
+
+async def test_the_embedding_models_a_new_collection_may_use_are_listed(http):
+    """The built-in model and the server's local models with their sizes (the console offers these); the suite's
+    vectorstore has an operator endpoint (the fake OpenAI server)."""
+    u = await user(http, "vs-models")
+    response = await http.get("/embedding-models", headers=u)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["models"] == [{"provider": "builtin", "model": "hashing-v1", "dimensions": 384},
+                              {"provider": "local", "model": "tiny-words", "dimensions": 16}]
+    assert body["openai_default_endpoint"] is True
+    assert (await http.get("/embedding-models")).status_code == 401
+
+
+def test_model_sizes_come_from_config_or_a_probe_and_broken_models_are_left_out(tmp_path):
+    for name in ("probed", "configured", "broken"):
+        (tmp_path / name).mkdir()
+        write_model(tmp_path / name, dimensions=8)
+    (tmp_path / "configured" / "config.json").write_text('{"hidden_size": 8}')
+    (tmp_path / "broken" / "model.onnx").write_bytes(b"not a graph")
+    assert LocalModels(str(tmp_path)).sizes() == [("configured", 8), ("probed", 8)]
