@@ -194,9 +194,17 @@ def run_request(body) -> RunRequest:
     return RunRequest(assistant_id, value, messages, tuple(modes))
 
 
+def _parse(field: str, data: dict, message):
+    """JSON into a request message; a value protobuf cannot hold (a number past a double's range) is a 422."""
+    try:
+        return json_format.ParseDict(data, message)
+    except (json_format.ParseError, TypeError, ValueError, OverflowError) as exc:
+        raise Invalid(field, f"{field} cannot be sent: {exc}") from None
+
+
 def execute_request(req: RunRequest, thread_id: str) -> ex.ExecuteRequest:
-    return json_format.ParseDict({"workflow_id": req.assistant_id, "thread_id": thread_id, "input": req.input},
-                                 ex.ExecuteRequest())
+    return _parse("input", {"workflow_id": req.assistant_id, "thread_id": thread_id, "input": req.input},
+                  ex.ExecuteRequest())
 
 
 # --- the adapter ----------------------------------------------------------------------------------------
@@ -391,7 +399,7 @@ async def create_thread(call: Call) -> Response:
     metadata = body.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise Invalid("metadata", "metadata must be a JSON object")
-    request = json_format.ParseDict({"thread": {"metadata": metadata}}, ex.CreateThreadRequest())
+    request = _parse("metadata", {"thread": {"metadata": metadata}}, ex.CreateThreadRequest())
     return call.json(thread(await call.rpc(_THREADS + "CreateThread", request)))
 
 

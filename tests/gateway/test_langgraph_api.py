@@ -64,9 +64,12 @@ async def test_stream_on_a_thread_sends_metadata_updates_and_values_and_keeps_th
     wf = await create_workflow(api, headers, linear(GREET))
     thread = await client.threads.create(metadata={"title": "greetings"})
     assert thread["status"] == "idle" and thread["metadata"] == {"title": "greetings"}
+    created = []
     chunks = [c async for c in client.runs.stream(thread["thread_id"], wf, stream_mode=["values", "updates"],
-                                                  input={"messages": [{"role": "user", "content": "Ada"}]})]
+                                                  input={"messages": [{"role": "user", "content": "Ada"}]},
+                                                  on_run_created=created.append)]
     assert chunks[0].event == "metadata" and chunks[0].data["run_id"]
+    assert created == [{"run_id": chunks[0].data["run_id"], "thread_id": thread["thread_id"]}]
     updates = [c.data for c in chunks if c.event == "updates"]
     assert {"greet": "Hello, Ada!"} in updates
     assert chunks[-1].event == "values"
@@ -186,6 +189,9 @@ async def test_bad_requests_are_4xx_that_say_what_to_fix(api, org, gateway_url):
         assert not_object.status_code == 422
         malformed = await raw.post("/runs/wait", content=b"{", headers={"content-type": "application/json"})
         assert malformed.status_code == 400 and "JSON" in malformed.json()["message"]
+        huge = await raw.post("/runs/wait", headers={"content-type": "application/json"},
+                              content=b'{"assistant_id": "%s", "input": {"n": 1%s}}' % (wf.encode(), b"0" * 400))
+        assert huge.status_code == 422 and huge.json()["details"][0]["field_violations"][0]["field"] == "input"
         bad_id = await raw.get("/threads/not-a-uuid")
         assert bad_id.status_code == 400
 
