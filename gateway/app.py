@@ -21,7 +21,7 @@ from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
 from agentic.auth.v1 import auth_pb2
-from gateway import errors, uploads
+from gateway import errors, langgraph_api, uploads
 from gateway.body import BodyTooLarge, parse_json, read_limited
 from gateway.edge import ApiKeyExchange
 from gateway.openapi import build_openapi
@@ -180,6 +180,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     for binding in bindings:
         app.router.routes.append(Route(binding.route_path, endpoint(binding), methods=[binding.http_method]))
     app.router.routes.append(uploads.upload_route(settings, lambda: state["downstream"], metadata_for))
+    app.router.routes.extend(langgraph_api.routes(settings, state, metadata_for))
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz():
