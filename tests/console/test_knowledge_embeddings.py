@@ -135,6 +135,7 @@ async def test_the_apis_embedding_errors_are_shown_in_the_form_and_nothing_typed
     await page.get_by_label("Embedding provider").select_option(label="Local model")
     await expect(page.get_by_label("API key credential (optional)")).to_have_count(0)
     await page.get_by_label("Model").fill("tiny-words")
+    await expect(page.get_by_label("Dimensions")).to_have_value("16")  # the server's model: its size filled in
     await page.get_by_label("Dimensions").fill("384")
     await page.get_by_role("button", name="Create collection").click()
     await expect(page.locator('.field-error[data-field="dimensions"]')).to_contain_text("16")

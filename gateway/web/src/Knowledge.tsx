@@ -11,6 +11,7 @@ import { ErrorBanner, Field, navigate, useLoad, when } from "./ui";
 const POLL_MS = 1_000;
 
 interface Credential { id: string; name: string; service_type?: string }
+interface EmbeddingModel { provider: string; model: string; dimensions: number }
 
 /** Runs an action, keeps its error for display; true when it succeeded. */
 function useAction(): [unknown, (action: () => Promise<unknown>) => (e?: FormEvent) => Promise<boolean>] {
@@ -41,6 +42,13 @@ function Collections() {
   const error = onCredentialField(actionError);
   const [form, setForm] = useState<CollectionForm>(EMPTY_COLLECTION);
   const set = (k: keyof CollectionForm) => (e: { target: { value: string } }) => setForm({ ...form, [k]: e.target.value });
+  // The server's local models, offered by name; choosing one fills in its size.
+  const [offered] = useLoad(() => call<{ models?: EmbeddingModel[] }>("GET", "/embedding-models"), []);
+  const localModels = offered?.models?.filter((m) => m.provider === "local") ?? [];
+  const setModel = (e: { target: { value: string } }) => {
+    const known = form.provider === "local" && localModels.find((m) => m.model === e.target.value);
+    setForm({ ...form, model: e.target.value, ...(known ? { dimensions: String(known.dimensions) } : {}) });
+  };
   const create = run(async () => {
     const created = await call<Collection>("POST", "/collections", collectionBody(form));
     navigate(`/knowledge/${created.id}`);
@@ -91,8 +99,11 @@ function Collections() {
             {form.provider !== "builtin" && (
               <Field label="Model" name="model" error={error}
                 hint={form.provider === "local" ? "A model directory on the server" : undefined}>
-                <input id="f-model" value={form.model} onChange={set("model")}
-                  placeholder={form.provider === "local" ? "all-MiniLM-L6-v2" : "text-embedding-3-small"} />
+                <input id="f-model" value={form.model} onChange={setModel} list={form.provider === "local" ? "local-models" : undefined}
+                  placeholder={form.provider === "local" ? localModels[0]?.model ?? "all-MiniLM-L6-v2" : "text-embedding-3-small"} />
+                <datalist id="local-models">
+                  {localModels.map((m) => <option key={m.model} value={m.model}>{m.dimensions} dimensions</option>)}
+                </datalist>
               </Field>
             )}
             <Field label="Dimensions" name="dimensions" error={error} hint={form.provider === "local" ? "Must be the model's" : undefined}>
