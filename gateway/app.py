@@ -11,6 +11,7 @@ import time
 from contextlib import asynccontextmanager
 
 import grpc
+import orjson
 from fastapi import FastAPI
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -126,6 +127,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         reply_headers = {**NOSNIFF, **NO_STORE} if binding.response_carries_secret else {**NOSNIFF}
         is_get = binding.http_method == "GET"
         to_auth = binding.service == "auth"
+        metrics = {}  # status -> (counter, histogram): label lookups once per route and status, not per request
 
         async def handle(request: Request) -> Response:
             started = time.perf_counter()
@@ -153,8 +155,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                     if is_get and reply_is_current(request, headers):
                         response = Response(status_code=304, headers=headers)
                     else:
-                        response = Response(json.dumps(to_json_dict(reply), ensure_ascii=False).encode(),
-                                            media_type="application/json", headers=headers)
+                        response = Response(orjson.dumps(to_json_dict(reply)), media_type="application/json",
+                                            headers=headers)
             except RequestError as exc:
                 response = errors.bad_request(400, str(exc), exc.field, headers)
             except EdgeRefusal as exc:
@@ -170,8 +172,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             except Exception:
                 log.exception("unexpected error on %s %s request_id=%s", binding.http_method, route, request_id)
                 response = errors.error_response(500, "INTERNAL", "internal error", None, headers)
-            REQUESTS.labels(route, response.status_code).inc()
-            LATENCY.labels(route).observe(time.perf_counter() - started)
+            counted = metrics.get(response.status_code)
+            if counted is None:
+                counted = metrics[response.status_code] = (REQUESTS.labels(route, response.status_code),
+                                                            LATENCY.labels(route))
+            counted[0].inc()
+            counted[1].observe(time.perf_counter() - started)
             return response
 
         handle.__name__ = binding.method.name
@@ -275,4 +281,4 @@ def _event(message) -> ServerSentEvent:
         value = message.type
         enum = fields["type"].enum_type
         event_type = enum.values_by_number[value].name if enum is not None and value in enum.values_by_number else str(value)
-    return ServerSentEvent(data=json.dumps(to_json_dict(message)), id=event_id, event=event_type)
+    return ServerSentEvent(data=orjson.dumps(to_json_dict(message)).decode(), id=event_id, event=event_type)
