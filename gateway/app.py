@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 from starlette.staticfiles import StaticFiles
 
 from agentic.auth.v1 import auth_pb2
@@ -86,6 +86,28 @@ def reply_is_current(request: Request, headers: dict) -> bool:
     return bool(etag) and request.headers.get("if-none-match") == etag
 
 
+class Gateway(FastAPI):
+    """FastAPI, with the transcoded routes dispatched straight to their endpoint when no middleware was added.
+
+    Each transcoded endpoint reads its body within limits and turns every error into a response itself, so
+    Starlette's stack around it (error page, exception handlers, body limit, exit stack: ~7% of a GET's CPU
+    here) has nothing to do. Routes are tried in the router's order (the transcoded ones come first there too);
+    anything else goes through the full stack as before (405, 404, the docs, the console)."""
+
+    transcoded: list[Route] = []
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and not self.user_middleware:
+            for route in self.transcoded:
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope["app"] = self
+                    scope.update(child_scope)
+                    await route.handle(scope, receive, send)
+                    return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     bindings = discover()
@@ -103,7 +125,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         yield
         await downstream.close()
 
-    app = FastAPI(title="Agentic Platform API", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
+    app = Gateway(title="Agentic Platform API", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     openapi_document = build_openapi(bindings)
 
@@ -183,8 +205,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         handle.__name__ = binding.method.name
         return handle
 
-    for binding in bindings:
-        app.router.routes.append(Route(binding.route_path, endpoint(binding), methods=[binding.http_method]))
+    app.transcoded = [Route(binding.route_path, endpoint(binding), methods=[binding.http_method])
+                      for binding in bindings]
+    app.router.routes.extend(app.transcoded)
     app.router.routes.append(uploads.upload_route(settings, lambda: state["downstream"], metadata_for))
 
     @app.get("/healthz", include_in_schema=False)

@@ -156,7 +156,7 @@ class Workflows:
         if row is None:
             raise NotFound("workflow", workflow_id)
         if row.org_id != org_id:  # another organization's public workflow: readable, minus inline secrets
-            row = Row({**row, "flow_data": strip_secrets(row.flow_data)})
+            row = Row({**row, "flow_data": strip_secrets(row.flow_data), "redacted": True})
         return row
 
     async def list(self, caller: Caller, size: int, token: str, tag: str, query: str, show_deleted: bool):
@@ -269,7 +269,7 @@ class Workflows:
         if row is None:
             raise NotFound("workflow version", f"{workflow_id}/{number}")
         if workflow.org_id != uuid.UUID(caller.org_id):
-            row = Row({**row._mapping, "flow_data": strip_secrets(row.flow_data)})
+            row = Row({**row._mapping, "flow_data": strip_secrets(row.flow_data), "redacted": True})
         return row
 
     async def diff(self, caller: Caller, workflow_id: str, number: int, other: int):
