@@ -91,14 +91,14 @@ class Gateway(FastAPI):
 
     Each transcoded endpoint reads its body within limits and turns every error into a response itself, so
     Starlette's stack around it (error page, exception handlers, body limit, exit stack: ~7% of a GET's CPU
-    here) has nothing to do. Routes are tried in the router's order (the transcoded ones come first there too);
-    anything else goes through the full stack as before (405, 404, the docs, the console)."""
+    here) has nothing to do. A request's method's routes are tried in the router's order (the transcoded ones
+    come first there too); anything else goes through the full stack as before (405, 404, the docs, the console)."""
 
-    transcoded: list[Route] = []
+    transcoded: dict[str, list[Route]]  # by HTTP method (a GET route also answers HEAD)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and not self.user_middleware:
-            for route in self.transcoded:
+            for route in self.transcoded.get(scope["method"], ()):
                 match, child_scope = route.matches(scope)
                 if match is Match.FULL:
                     scope["app"] = self
@@ -205,9 +205,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         handle.__name__ = binding.method.name
         return handle
 
-    app.transcoded = [Route(binding.route_path, endpoint(binding), methods=[binding.http_method])
-                      for binding in bindings]
-    app.router.routes.extend(app.transcoded)
+    routes = [Route(binding.route_path, endpoint(binding), methods=[binding.http_method]) for binding in bindings]
+    app.router.routes.extend(routes)
+    app.transcoded = {}
+    for route in routes:
+        for method in route.methods:
+            app.transcoded.setdefault(method, []).append(route)
     app.router.routes.append(uploads.upload_route(settings, lambda: state["downstream"], metadata_for))
 
     @app.get("/healthz", include_in_schema=False)
