@@ -151,7 +151,7 @@ class Workflows:
 
     async def get(self, caller: Caller, workflow_id: str):
         org_id = uuid.UUID(caller.org_id)
-        async with self.db.reading() as repo:
+        async with self.db.raw_reading() as repo:  # repo.workflow is raw SQL (every GET and every run)
             row = await repo.workflow(org_id, parse_id(workflow_id))
         if row is None:
             raise NotFound("workflow", workflow_id)
