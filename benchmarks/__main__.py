@@ -6,7 +6,8 @@ Executor, through the gateway: >= 300 runs/s at 8 clients and p50 <= 6 ms at 1 c
 workflow (LangGraph Server 122 runs/s, Flowise 78/s and 19 ms, Langflow 13/s and 62 ms); first SSE event
 <= 5 ms (Flowise 7.7 ms, Langflow 52 ms); >= 5,000 streamed token events/s for one run.
 Vectorstore: see benchmarks/vectorstore.py. `python -m benchmarks [gateway] [executor] [vectorstore]` runs only
-the sections named.
+the sections named. On a shared machine rates swing with the other load: `python -m benchmarks.cpu` gives the CPU
+each process spends per request instead, which does not.
 """
 
 import asyncio

@@ -11,13 +11,14 @@ import time
 from contextlib import asynccontextmanager
 
 import grpc
+import orjson
 from fastapi import FastAPI
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 from starlette.staticfiles import StaticFiles
 
 from agentic.auth.v1 import auth_pb2
@@ -85,6 +86,28 @@ def reply_is_current(request: Request, headers: dict) -> bool:
     return bool(etag) and request.headers.get("if-none-match") == etag
 
 
+class Gateway(FastAPI):
+    """FastAPI, with the transcoded routes dispatched straight to their endpoint when no middleware was added.
+
+    Each transcoded endpoint reads its body within limits and turns every error into a response itself, so
+    Starlette's stack around it (error page, exception handlers, body limit, exit stack: ~7% of a GET's CPU
+    here) has nothing to do. A request's method's routes are tried in the router's order (the transcoded ones
+    come first there too); anything else goes through the full stack as before (405, 404, the docs, the console)."""
+
+    transcoded: dict[str, list[Route]]  # by HTTP method (a GET route also answers HEAD)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and not self.user_middleware:
+            for route in self.transcoded.get(scope["method"], ()):
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope["app"] = self
+                    scope.update(child_scope)
+                    await route.handle(scope, receive, send)
+                    return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     bindings = discover()
@@ -102,7 +125,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         yield
         await downstream.close()
 
-    app = FastAPI(title="Agentic Platform API", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
+    app = Gateway(title="Agentic Platform API", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     openapi_document = build_openapi(bindings)
 
@@ -126,6 +149,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         reply_headers = {**NOSNIFF, **NO_STORE} if binding.response_carries_secret else {**NOSNIFF}
         is_get = binding.http_method == "GET"
         to_auth = binding.service == "auth"
+        metrics = {}  # status -> (counter, histogram): label lookups once per route and status, not per request
 
         async def handle(request: Request) -> Response:
             started = time.perf_counter()
@@ -153,8 +177,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                     if is_get and reply_is_current(request, headers):
                         response = Response(status_code=304, headers=headers)
                     else:
-                        response = Response(json.dumps(to_json_dict(reply), ensure_ascii=False).encode(),
-                                            media_type="application/json", headers=headers)
+                        response = Response(orjson.dumps(to_json_dict(reply)), media_type="application/json",
+                                            headers=headers)
             except RequestError as exc:
                 response = errors.bad_request(400, str(exc), exc.field, headers)
             except EdgeRefusal as exc:
@@ -170,15 +194,23 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             except Exception:
                 log.exception("unexpected error on %s %s request_id=%s", binding.http_method, route, request_id)
                 response = errors.error_response(500, "INTERNAL", "internal error", None, headers)
-            REQUESTS.labels(route, response.status_code).inc()
-            LATENCY.labels(route).observe(time.perf_counter() - started)
+            counted = metrics.get(response.status_code)
+            if counted is None:
+                counted = metrics[response.status_code] = (REQUESTS.labels(route, response.status_code),
+                                                            LATENCY.labels(route))
+            counted[0].inc()
+            counted[1].observe(time.perf_counter() - started)
             return response
 
         handle.__name__ = binding.method.name
         return handle
 
-    for binding in bindings:
-        app.router.routes.append(Route(binding.route_path, endpoint(binding), methods=[binding.http_method]))
+    routes = [Route(binding.route_path, endpoint(binding), methods=[binding.http_method]) for binding in bindings]
+    app.router.routes.extend(routes)
+    app.transcoded = {}
+    for route in routes:
+        for method in route.methods:
+            app.transcoded.setdefault(method, []).append(route)
     app.router.routes.append(uploads.upload_route(settings, lambda: state["downstream"], metadata_for))
     app.router.routes.extend(langgraph_api.routes(settings, state, metadata_for))
 
@@ -276,4 +308,4 @@ def _event(message) -> ServerSentEvent:
         value = message.type
         enum = fields["type"].enum_type
         event_type = enum.values_by_number[value].name if enum is not None and value in enum.values_by_number else str(value)
-    return ServerSentEvent(data=json.dumps(to_json_dict(message)), id=event_id, event=event_type)
+    return ServerSentEvent(data=orjson.dumps(to_json_dict(message)).decode(), id=event_id, event=event_type)

@@ -18,6 +18,8 @@ from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor as d
 from google.protobuf import json_format, message_factory
 
+from services.common.protojson import list_json, struct_json, value_json
+
 _VARIABLE = re.compile(r"\{([A-Za-z0-9_.]+)(?:=[^}]*)?\}")
 _INT_TYPES = {d.FieldDescriptor.TYPE_INT32, d.FieldDescriptor.TYPE_INT64, d.FieldDescriptor.TYPE_UINT32,
               d.FieldDescriptor.TYPE_UINT64, d.FieldDescriptor.TYPE_SINT32, d.FieldDescriptor.TYPE_SINT64,
@@ -266,6 +268,23 @@ def _camel(path: str) -> str:
     return ".".join(re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), part) for part in path.split("."))
 
 
+class _Printer(json_format._Printer):
+    """protojson as MessageToDict prints it, with Struct, Value and ListValue (graphs, run inputs and
+    outputs, event payloads: most of a typical reply) converted by services.common.protojson, about 3x
+    faster. The base printer dispatches well-known types by method name, so overriding these three is enough."""
+
+    def _StructMessageToJsonObject(self, message):
+        return struct_json(message)
+
+    def _ValueMessageToJsonObject(self, message):
+        return value_json(message)
+
+    def _ListValueMessageToJsonObject(self, message):
+        return list_json(message)
+
+
+_PRINTER = _Printer(preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+
+
 def to_json_dict(message) -> dict:
-    return json_format.MessageToDict(message, preserving_proto_field_name=True,
-                                     always_print_fields_with_no_presence=True)
+    return _PRINTER._MessageToJsonObject(message)

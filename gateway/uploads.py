@@ -13,6 +13,7 @@ import json
 import random
 
 import grpc
+import orjson
 from google.protobuf import struct_pb2
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
@@ -187,7 +188,7 @@ def upload_route(settings, downstream, metadata_for) -> Route:
                     raise
                 reason = refused[0] if isinstance(refused[0], UploadError) else "malformed multipart body"
                 return errors.error_response(400, "INVALID_ARGUMENT", str(reason), None, headers)
-            return Response(json.dumps(to_json_dict(reply), ensure_ascii=False).encode(),
+            return Response(orjson.dumps(to_json_dict(reply)),
                             media_type="application/json", headers=headers)
         except UploadError as exc:
             return errors.error_response(400, "INVALID_ARGUMENT", str(exc), None, headers)

@@ -152,55 +152,62 @@ async def wait_http(url: str, deadline: float) -> None:
             await asyncio.sleep(0.05)
 
 
-def migrate_all(database_url: str, role_passwords: dict[str, str]) -> None:
-    """Each service's migrations; with role passwords (the embedded database, which we administer) each
+def migrate(spec: ServiceSpec, database_url: str, role_passwords: dict[str, str]) -> None:
+    """One service's migrations; with role passwords (the embedded database, which we administer) the
     service's own role is provisioned first and owns what its migrations create."""
     from services.common import migrations
 
-    for spec in SERVICES:
-        migrations.upgrade(spec.directory, spec.schema, database_url, role_passwords.get(spec.name, ""))
+    migrations.upgrade(spec.directory, spec.schema, database_url, role_passwords.get(spec.name, ""))
 
 
 async def run(args) -> int:
     started = time.monotonic()
     data_dir = Path(args.data_dir).resolve()
-    embedded = None
-    database_url = os.environ.get("DATABASE_URL", "")
-    if not database_url:
-        from services.common.db import start_embedded_postgres
-
-        embedded = start_embedded_postgres(data_dir / "pg", cleanup="stop")
-        database_url = embedded.get_uri()
     local_secrets = dev_secrets(data_dir)
-    # An external DATABASE_URL's roles are the operator's to provision (see README, Deployment).
-    role_passwords = {spec.name: local_secrets[f"{spec.name.upper()}_DB_ROLE_PASSWORD"]
-                      for spec in SERVICES} if embedded else {}
-    await asyncio.to_thread(migrate_all, database_url, role_passwords)
-    if args.migrate_only:
-        print("migrations applied")
-        return 0
-
-    env = child_env(database_url, local_secrets, role_passwords)
-    children: list[subprocess.Popen] = []
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    children: list[subprocess.Popen] = []  # the services, auth first
+    gateway = None
+    embedded = None
     try:
+        if not args.migrate_only:
+            # The gateway needs no database and connects to the services lazily: it starts (about a second of
+            # imports and route building) while the database and the services do. It is announced only once
+            # every service is SERVING.
+            gateway = subprocess.Popen([sys.executable, "-m", "gateway"], env=child_env("", local_secrets, {}),
+                                       cwd=ROOT)
+        database_url = os.environ.get("DATABASE_URL", "")
+        if not database_url:
+            from services.common.db import start_embedded_postgres
+
+            embedded = await asyncio.to_thread(start_embedded_postgres, data_dir / "pg", cleanup="stop")
+            database_url = embedded.get_uri()
+        # An external DATABASE_URL's roles are the operator's to provision (see README, Deployment).
+        role_passwords = {spec.name: local_secrets[f"{spec.name.upper()}_DB_ROLE_PASSWORD"]
+                          for spec in SERVICES} if embedded else {}
+        env = child_env(database_url, local_secrets, role_passwords)
+        # Each service starts as soon as its own schema is migrated (it touches no other), so its imports
+        # overlap the next service's migrations.
         for spec in SERVICES:
-            children.append(subprocess.Popen([sys.executable, "-m", spec.module, "serve"], env=env, cwd=ROOT))
+            await asyncio.to_thread(migrate, spec, database_url, role_passwords)
+            if not args.migrate_only:
+                children.append(subprocess.Popen([sys.executable, "-m", spec.module, "serve"], env=env, cwd=ROOT))
+        if args.migrate_only:
+            print("migrations applied")
+            return 0
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         deadline = time.monotonic() + 60
-        await asyncio.gather(*(wait_serving(spec.address, deadline) for spec in SERVICES))
         port = env["GATEWAY_PORT"]
-        children.append(subprocess.Popen([sys.executable, "-m", "gateway"], env=env, cwd=ROOT))
-        await wait_http(f"http://127.0.0.1:{port}/healthz", deadline)
+        await asyncio.gather(*(wait_serving(spec.address, deadline) for spec in SERVICES),
+                             wait_http(f"http://127.0.0.1:{port}/healthz", deadline))
         print(f"\nAgentic Platform is up in {time.monotonic() - started:.1f}s", flush=True)
         print(f"  gateway   http://127.0.0.1:{port}   (API docs: http://127.0.0.1:{port}/docs)")
         for spec in SERVICES:
             print(f"  {spec.name:<9} grpc://{spec.address}")
         print("Ctrl-C stops everything.", flush=True)
         while not stop.is_set():
-            if any(child.poll() is not None for child in children):
+            if any(child.poll() is not None for child in [gateway, *children]):
                 print("a service exited; stopping the suite", file=sys.stderr)
                 return 1
             try:
@@ -209,12 +216,14 @@ async def run(args) -> int:
                 pass
         return 0
     finally:
-        # Auth (the first) stops last: the others poll its revocation feed until they are down.
-        for group in (children[1:], children[:1]):
-            for child in reversed(group):  # gateway first, then the services
+        # The gateway first, then the services; auth (the first) last: the others poll its revocation feed
+        # until they are down.
+        first = [p for p in (gateway, *reversed(children[1:])) if p is not None]
+        for group in (first, children[:1]):
+            for child in group:
                 if child.poll() is None:
                     child.send_signal(signal.SIGTERM)
-            for child in reversed(group):
+            for child in group:
                 try:
                     child.wait(timeout=15)
                 except subprocess.TimeoutExpired:

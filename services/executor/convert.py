@@ -1,13 +1,12 @@
 """Rows, events and node classes <-> executor protos. The only place that builds executor messages."""
 
-import math
 from datetime import UTC, datetime
 
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 
 from agentic.executor.v1 import executor_pb2 as pb
 from services.common.errors import InvalidArgument
-from services.common.protojson import integral, struct_dict, timestamp
+from services.common.protojson import json_to_value, struct_dict, timestamp, value_json
 
 STATUS = {"queued": pb.EXECUTION_STATUS_QUEUED, "running": pb.EXECUTION_STATUS_RUNNING,
           "interrupted": pb.EXECUTION_STATUS_INTERRUPTED, "succeeded": pb.EXECUTION_STATUS_SUCCEEDED,
@@ -20,27 +19,10 @@ def value_to_python(message: struct_pb2.Value, field: str):
     """A request's google.protobuf.Value -> JSON-able Python (unset: None). NaN/Infinity are refused."""
     if message.WhichOneof("kind") is None:
         return None
-    result = integral(json_format.MessageToDict(message))
-    _finite(result, field)
-    return result
-
-
-def _finite(value, field: str) -> None:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, float) and not math.isfinite(item):
-            raise InvalidArgument(field, "numbers must be finite (no NaN or Infinity)")
-        if isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-
-
-def python_to_value(value) -> struct_pb2.Value:
-    message = struct_pb2.Value()
-    json_format.ParseDict(value, message)
-    return message
+    try:
+        return value_json(message, integers=True)
+    except ValueError:
+        raise InvalidArgument(field, "numbers must be finite (no NaN or Infinity)") from None
 
 
 def to_struct(value: dict) -> struct_pb2.Struct:
@@ -59,9 +41,9 @@ def execution(row) -> pb.Execution:
         usage=pb.TokenUsage(input_tokens=min(row.get("input_tokens") or 0, INT32_MAX),
                          output_tokens=min(row.get("output_tokens") or 0, INT32_MAX)))
     if row.input is not None:
-        message.input.CopyFrom(python_to_value(row.input))
+        message.input.CopyFrom(json_to_value(row.input))
     if row.output is not None:
-        message.output.CopyFrom(python_to_value(row.output))
+        message.output.CopyFrom(json_to_value(row.output))
     if row.error:
         message.error.CopyFrom(pb.ExecutionError(code=row.error.get("code", ""), message=row.error.get("message", ""),
                                                  node_id=row.error.get("node_id", "")))
@@ -74,7 +56,7 @@ def event(item) -> pb.ExecutionEvent:
     message = pb.ExecutionEvent(execution_id=str(item.execution_id), seq=item.seq, type=item.type,
                                 node_id=item.node_id, timestamp=timestamp(item.created_at))
     if item.payload:
-        json_format.ParseDict(item.payload, message.payload)
+        message.payload.update(item.payload)
     return message
 
 
@@ -100,9 +82,10 @@ def thread_message(row) -> pb.ThreadMessage:
 
 
 def struct_to_dict(message: struct_pb2.Struct, field: str) -> dict:
-    result = struct_dict(message)
-    _finite(result, field)
-    return result
+    try:
+        return struct_dict(message)
+    except ValueError:
+        raise InvalidArgument(field, "numbers must be finite (no NaN or Infinity)") from None
 
 
 def optional_time(message, field: str) -> datetime | None:

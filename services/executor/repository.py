@@ -334,3 +334,7 @@ class Repository(BaseRepository):
 class Database(BaseDatabase[Repository]):
     def __init__(self, engine):
         super().__init__(engine, Repository)
+
+    # Every statement here is raw SQL: a repository needs only the pooled driver connection, not SQLAlchemy's
+    # Connection around it (see services.common.db.Database.raw_reading).
+    reading = BaseDatabase.raw_reading

@@ -151,12 +151,12 @@ class Workflows:
 
     async def get(self, caller: Caller, workflow_id: str):
         org_id = uuid.UUID(caller.org_id)
-        async with self.db.reading() as repo:
+        async with self.db.raw_reading() as repo:  # repo.workflow is raw SQL (every GET and every run)
             row = await repo.workflow(org_id, parse_id(workflow_id))
         if row is None:
             raise NotFound("workflow", workflow_id)
         if row.org_id != org_id:  # another organization's public workflow: readable, minus inline secrets
-            row = Row({**row, "flow_data": strip_secrets(row.flow_data)})
+            row = Row({**row, "flow_data": strip_secrets(row.flow_data), "redacted": True})
         return row
 
     async def list(self, caller: Caller, size: int, token: str, tag: str, query: str, show_deleted: bool):
@@ -269,7 +269,7 @@ class Workflows:
         if row is None:
             raise NotFound("workflow version", f"{workflow_id}/{number}")
         if workflow.org_id != uuid.UUID(caller.org_id):
-            row = Row({**row._mapping, "flow_data": strip_secrets(row.flow_data)})
+            row = Row({**row._mapping, "flow_data": strip_secrets(row.flow_data), "redacted": True})
         return row
 
     async def diff(self, caller: Caller, workflow_id: str, number: int, other: int):
