@@ -136,12 +136,13 @@ async def serve_gateway(**addresses):
 
     from gateway.app import create_app
     from gateway.settings import GatewaySettings
+    from tests.fakes.servers import QuietServer
 
     settings = GatewaySettings(service_secret=SERVICE_SECRETS["gateway"],
                                **{f"{svc}_address": address for svc, address in addresses.items()})
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, loop="asyncio", http="httptools",
                             access_log=False, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
+    server = QuietServer(config)
     task = asyncio.get_running_loop().create_task(server.serve())
     while not server.started:
         if task.done():

@@ -10,6 +10,7 @@ from services.executor.nodes import base
 from services.executor.nodes.base import NodeContext, ParamError
 from services.executor.nodes.tools import ToolSpec, build, tool_specs
 from tests.fakes.providers import FakeProviders, serve
+from tests.fakes.servers import QuietServer
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ async def site():
 
     config = uvicorn.Config(fake.app, host="127.0.0.2", port=0, loop="asyncio", access_log=False, log_level="warning",
                             lifespan="off")
-    other = uvicorn.Server(config)
+    other = QuietServer(config)
     import asyncio
 
     other_task = asyncio.get_running_loop().create_task(other.serve())

@@ -28,6 +28,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.fakes.servers import QuietServer
+
 INPUT_TOKENS = 7
 
 
@@ -309,7 +311,7 @@ async def serve(app):
 
     config = uvicorn.Config(app, host="127.0.0.1", port=0, loop="asyncio", access_log=False, log_level="warning",
                             lifespan="off")
-    server = uvicorn.Server(config)
+    server = QuietServer(config)
     task = asyncio.get_running_loop().create_task(server.serve())
     while not server.started:
         if task.done():

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from gateway.app import _stream
 from gateway.settings import GatewaySettings
+from tests.fakes.servers import QuietServer
 
 JSON = {"content-type": "application/json"}
 
@@ -145,7 +146,7 @@ async def test_server_streaming_rpc_becomes_sse_and_early_errors_are_json(auth_s
             return from_rpc_error(exc)
 
     app = Starlette(routes=[Route("/live", live), Route("/broken", broken)])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    server = QuietServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     task = asyncio.get_running_loop().create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)
