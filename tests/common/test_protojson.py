@@ -48,3 +48,14 @@ def test_gateway_json_of_a_reply_with_structs_matches_message_to_dict():
     event.timestamp.GetCurrentTime()
     assert to_json_dict(event) == json_format.MessageToDict(event, preserving_proto_field_name=True,
                                                             always_print_fields_with_no_presence=True)
+
+
+def test_gateway_json_prints_integral_struct_numbers_as_integers():
+    """As Go's protojson and JavaScript print them: a stored 3 comes back as 3, not 3.0; 0.5 stays 0.5."""
+    import orjson
+
+    event = executor_pb2.ExecutionEvent(execution_id="e", seq=3, type="node_completed")
+    event.payload.update({"position": 3, "score": 0.5, "items": [1, 2.0, -7], "big": 2.0**60})
+    text = orjson.dumps(to_json_dict(event)).decode()
+    assert '"position":3' in text and '"score":0.5' in text and '"items":[1,2,-7]' in text
+    assert '"big":1.152921504606847e+18' in text  # past 2**53 a double is not an exact integer: left as it is
