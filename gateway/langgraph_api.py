@@ -39,6 +39,7 @@ from gateway.body import BodyTooLarge, parse_json, read_limited
 from gateway.pages import NOSNIFF
 from gateway.request_checks import EdgeRefusal, check_headers, check_json_content_type
 from gateway.transcoder import RequestError
+from services.common.protojson import struct_json, value_json
 from services.common.validation import request_id_or_new
 
 log = logging.getLogger("gateway.langgraph")
@@ -76,7 +77,7 @@ def _time(ts) -> str | None:
 
 
 def _value(message, name: str):
-    return json_format.MessageToDict(getattr(message, name)) if message.HasField(name) else None
+    return value_json(getattr(message, name), integers=True) if message.HasField(name) else None
 
 
 def assistant(w: wf.Workflow) -> dict:
@@ -98,7 +99,7 @@ def run(e: ex.Execution) -> dict:
 
 def thread(t: ex.Thread, status: str = "idle", values: dict | None = None) -> dict:
     return {"thread_id": t.id, "created_at": _time(t.create_time), "updated_at": _time(t.update_time),
-            "metadata": json_format.MessageToDict(t.metadata), "status": status, "values": values,
+            "metadata": struct_json(t.metadata, integers=True), "status": status, "values": values,
             "interrupts": {}}
 
 
@@ -423,7 +424,7 @@ async def thread_state(call: Call, thread_id: str) -> Response:
     found = await call.rpc(_THREADS + "GetThread", ex.GetThreadRequest(id=thread_id))
     return call.json({"values": {"messages": await call.thread_messages(thread_id)}, "next": [], "tasks": [],
                       "checkpoint": {"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": None},
-                      "metadata": json_format.MessageToDict(found.metadata), "created_at": _time(found.update_time),
+                      "metadata": struct_json(found.metadata, integers=True), "created_at": _time(found.update_time),
                       "parent_checkpoint": None, "interrupts": []})
 
 
@@ -509,7 +510,7 @@ class RunStream:
         return ServerSentEvent(data=json.dumps(data, ensure_ascii=False), event=event)
 
     async def translate(self, item: ex.ExecutionEvent):
-        payload = json_format.MessageToDict(item.payload)
+        payload = struct_json(item.payload, integers=True)
         node = item.node_id
         if item.type == "token":
             text = str(payload.get("text", ""))
