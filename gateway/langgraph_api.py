@@ -18,6 +18,8 @@ Input and output mapping:
   token) and `messages` (`messages/metadata`, `messages/partial`, `messages/complete`). Other modes are accepted
   and send nothing. A failed or cancelled run ends with `event: error`; the stream then closes (no `end` event,
   as the LangGraph server). The run goes on when the client disconnects.
+- `command={"resume": answer}` on a thread answers its latest run, which waits at a human approval node:
+  ResumeExecution, then that run's new events (stream), its end (wait) or the run (create).
 """
 
 import asyncio
@@ -51,7 +53,7 @@ _WORKFLOWS = "/agentic.workflow.v1.WorkflowService/"
 STREAM_MODES = frozenset({"values", "messages", "updates", "events", "tasks", "checkpoints", "debug", "custom",
                           "messages-tuple", "tools", "lifecycle"})
 # Run options whose meaning we cannot honour: refused, rather than silently running something else.
-UNSUPPORTED_RUN_FIELDS = ("command", "checkpoint", "checkpoint_id", "interrupt_before", "interrupt_after",
+UNSUPPORTED_RUN_FIELDS = ("checkpoint", "checkpoint_id", "interrupt_before", "interrupt_after",
                           "webhook", "after_seconds")
 RUN_STATUS = {ex.EXECUTION_STATUS_QUEUED: "pending", ex.EXECUTION_STATUS_RUNNING: "running",
               ex.EXECUTION_STATUS_INTERRUPTED: "interrupted", ex.EXECUTION_STATUS_SUCCEEDED: "success",
@@ -171,12 +173,16 @@ def _int(body: dict, name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+NO_RESUME = object()
+
+
 @dataclass
 class RunRequest:
     assistant_id: str
     input: object
     messages: list[dict]  # the input's messages (message style), else empty
     stream_modes: tuple[str, ...]
+    resume: object = NO_RESUME  # command.resume: the answer for the thread's run that waits for one
 
 
 def run_request(body) -> RunRequest:
@@ -191,6 +197,13 @@ def run_request(body) -> RunRequest:
     modes = [modes] if isinstance(modes, str) else modes
     if not isinstance(modes, list) or not all(isinstance(m, str) and m in STREAM_MODES for m in modes):
         raise Invalid("stream_mode", f"stream_mode must be one or a list of {', '.join(sorted(STREAM_MODES))}")
+    command = body.get("command")
+    if command is not None:
+        if not isinstance(command, dict) or set(command) != {"resume"}:
+            raise Invalid("command", "only command.resume is supported (the answer for the thread's waiting run)")
+        if body.get("input") is not None:
+            raise Invalid("input", "send either input or command.resume, not both")
+        return RunRequest(assistant_id, None, [], tuple(modes), command["resume"])
     value, messages = run_input(body.get("input"))
     return RunRequest(assistant_id, value, messages, tuple(modes))
 
@@ -436,8 +449,33 @@ def _location(execution_id: str, thread_id: str) -> dict:
     return {"Content-Location": path}
 
 
+async def resume(call: Call, req: RunRequest, thread_id: str) -> tuple[RunRequest, ex.Execution, int]:
+    """command.resume: the answer goes to the thread's latest run, which must be waiting for one (a human
+    approval node). Returns the request as that run's (its input decides the values' style), the resumed run
+    and the seq after which its new events come."""
+    if not thread_id:
+        raise Invalid("command", "command.resume needs a thread: it answers the thread's waiting run")
+    latest = await call.rpc(_EXECUTIONS + "ListExecutions", ex.ListExecutionsRequest(thread_id=thread_id,
+                                                                                      page_size=1))
+    waiting = latest.executions[0] if latest.executions else None
+    if waiting is not None:  # the run itself, with the seq of its last event (a listing leaves it out)
+        waiting = await call.rpc(_EXECUTIONS + "GetExecution", ex.GetExecutionRequest(id=waiting.id))
+    if waiting is None or waiting.status != ex.EXECUTION_STATUS_INTERRUPTED:
+        raise Invalid("command", "no run of this thread waits for an answer")
+    if waiting.workflow_id != req.assistant_id:
+        raise Invalid("assistant_id", f"the thread's waiting run is of assistant {waiting.workflow_id}")
+    answer = _parse("command.resume", {"id": waiting.id, "value": req.resume}, ex.ResumeExecutionRequest())
+    execution = await call.rpc(_EXECUTIONS + "ResumeExecution", answer)
+    original = RunRequest(req.assistant_id, _value(waiting, "input"), [], req.stream_modes)
+    return original, execution, waiting.last_seq
+
+
 async def wait_run(call: Call, thread_id: str = "") -> Response:
     req = run_request(await call.body())
+    if req.resume is not NO_RESUME:
+        req, execution, _ = await resume(call, req, thread_id)
+        execution = await call.until_ended(execution)
+        return call.json(await call.values(execution, []), headers=_location(execution.id, thread_id))
     execution = await call.rpc(_EXECUTIONS + "RunWorkflow", execute_request(req, thread_id),
                                timeout=call.api.settings.max_request_timeout_seconds)
     return call.json(await call.values(execution, req.messages), headers=_location(execution.id, thread_id))
@@ -445,6 +483,9 @@ async def wait_run(call: Call, thread_id: str = "") -> Response:
 
 async def create_run(call: Call, thread_id: str = "") -> Response:
     req = run_request(await call.body())
+    if req.resume is not NO_RESUME:
+        _, execution, _ = await resume(call, req, thread_id)
+        return call.json(run(execution), headers=_location(execution.id, thread_id))
     execution = await call.rpc(_EXECUTIONS + "StartExecution", execute_request(req, thread_id))
     return call.json(run(execution), headers=_location(execution.id, thread_id))
 
@@ -470,7 +511,12 @@ async def cancel_run(call: Call, thread_id: str, run_id: str) -> Response:
 
 async def stream_run(call: Call, thread_id: str = "") -> Response:
     req = run_request(await call.body())
-    events = call.stream(_EXECUTIONS + "Execute", execute_request(req, thread_id))
+    if req.resume is not NO_RESUME:  # the resumed run's events from where it stopped
+        req, execution, after = await resume(call, req, thread_id)
+        events = call.stream(_EXECUTIONS + "StreamExecution",
+                             ex.StreamExecutionRequest(execution_id=execution.id, after_seq=after))
+    else:
+        events = call.stream(_EXECUTIONS + "Execute", execute_request(req, thread_id))
     first = await events.read()  # errors before the run starts are plain JSON errors
     if first is grpc.aio.EOF:
         return errors.error_response(500, "INTERNAL", "internal error", None, call.headers)

@@ -5,7 +5,7 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.errors import AuthenticationError, NotFoundError, UnprocessableEntityError
 
-from tests.executor.helpers import create_workflow, linear, user
+from tests.executor.helpers import create_workflow, flow, linear, user
 
 GREET = ("greet", "template", {"template": "Hello, {{ input }}!"})
 ECHO = ("chat", "chat_model", {"model": "offline-echo"})
@@ -174,8 +174,10 @@ async def test_bad_requests_are_4xx_that_say_what_to_fix(api, org, gateway_url):
     wf = await create_workflow(api, headers, linear(GREET))
     with pytest.raises(UnprocessableEntityError, match="stream_mode"):
         [c async for c in client.runs.stream(None, wf, input="x", stream_mode="bogus")]
-    with pytest.raises(UnprocessableEntityError, match="command"):
+    with pytest.raises(UnprocessableEntityError, match="command.resume needs a thread"):
         await client.runs.create(None, wf, command={"resume": "yes"})
+    with pytest.raises(UnprocessableEntityError, match="only command.resume"):
+        await client.runs.create(None, wf, command={"goto": "greet"})
     with pytest.raises(httpx.HTTPStatusError) as refused:  # runs.wait raises httpx's own error
         await client.runs.wait(None, wf, input={"messages": [{"role": "assistant", "content": "hi"}]})
     assert refused.value.response.status_code == 422 and "user message" in refused.value.response.json()["message"]
@@ -205,3 +207,38 @@ async def test_a_bearer_token_works_and_no_credentials_are_refused(api, gateway_
     async with get_client(url=f"{gateway_url}/langgraph", api_key=None) as anonymous:
         with pytest.raises(AuthenticationError):
             await anonymous.assistants.search()
+
+
+APPROVAL = flow([("start", "start", {}), ("ask", "human_approval", {"prompt": "Ship it?"}),
+                 ("yes", "template", {"template": "shipped {{ input.input }}"}),
+                 ("no", "template", {"template": "held: {{ input.answer.comment }}"}), ("end", "end", {})],
+                [("start", "ask"), ("ask", "yes", "approved"), ("ask", "no", "rejected"), ("yes", "end"),
+                 ("no", "end")])
+
+
+async def test_a_human_approval_is_answered_with_command_resume(api, org):
+    """The run pauses at the approval node (`__interrupt__`, status interrupted); command.resume on the thread
+    answers it, in a stream and in a wait, and the run goes on down the chosen branch."""
+    headers, client = org
+    wf = await create_workflow(api, headers, APPROVAL)
+    thread = (await client.threads.create())["thread_id"]
+    paused = [c async for c in client.runs.stream(thread, wf, input={"release": "v1"}, stream_mode="updates")]
+    interrupts = [c.data["__interrupt__"] for c in paused if c.event == "updates" and "__interrupt__" in c.data]
+    assert interrupts and interrupts[0][0]["value"]["prompt"] == "Ship it?"
+    waiting = paused[0].data["run_id"]
+    assert (await client.runs.get(thread, waiting))["status"] == "interrupted"
+    assert (await client.threads.get(thread))["status"] == "interrupted"
+
+    resumed = [c async for c in client.runs.stream(thread, wf, command={"resume": {"approved": True}},
+                                                   stream_mode=["updates", "values"])]
+    assert {"yes": "shipped {'release': 'v1'}"} in [c.data for c in resumed if c.event == "updates"]
+    assert resumed[-1].event == "values" and resumed[-1].data == {"output": "shipped {'release': 'v1'}"}
+    assert (await client.runs.get(thread, waiting))["status"] == "success"
+    with pytest.raises(httpx.HTTPStatusError) as refused:  # runs.wait raises httpx's own error
+        await client.runs.wait(thread, wf, command={"resume": {"approved": True}})
+    assert refused.value.response.status_code == 422
+    assert "no run of this thread waits" in refused.value.response.json()["message"]
+
+    [c async for c in client.runs.stream(thread, wf, input={"release": "v2"})]  # pauses again
+    answered = await client.runs.wait(thread, wf, command={"resume": {"approved": False, "comment": "not today"}})
+    assert answered == {"output": "held: not today"}
