@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Set for the services it starts: the rest of their environment comes on stdin (services.common.cli).
+ENV_ON_STDIN = "AGENTIC_ENV_ON_STDIN"
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,14 @@ async def wait_http(url: str, deadline: float) -> None:
             await asyncio.sleep(0.05)
 
 
+def send_env(child: subprocess.Popen, env: dict[str, str]) -> None:
+    try:
+        child.stdin.write(json.dumps(env) + "\n")
+        child.stdin.close()
+    except BrokenPipeError:  # it has exited: the launcher's watch reports it
+        pass
+
+
 def migrate(spec: ServiceSpec, database_url: str, role_passwords: dict[str, str]) -> None:
     """One service's migrations; with role passwords (the embedded database, which we administer) the
     service's own role is provisioned first and owns what its migrations create."""
@@ -169,11 +179,15 @@ async def run(args) -> int:
     embedded = None
     try:
         if not args.migrate_only:
-            # The gateway needs no database and connects to the services lazily: it starts (about a second of
-            # imports and route building) while the database and the services do. It is announced only once
-            # every service is SERVING.
-            gateway = subprocess.Popen([sys.executable, "-m", "gateway"], env=child_env("", local_secrets, {}),
-                                       cwd=ROOT)
+            # Every process starts at once: their imports (about a second of CPU each) overlap the database's
+            # start and the migrations. The gateway needs no database and connects to the services lazily;
+            # each service imports its code, then waits for the database URLs on stdin (services.common.cli).
+            # The suite is announced once the gateway answers and every service is SERVING.
+            early_env = child_env("", local_secrets, {})
+            gateway = subprocess.Popen([sys.executable, "-m", "gateway"], env=early_env, cwd=ROOT)
+            children = [subprocess.Popen([sys.executable, "-m", spec.module, "serve"], cwd=ROOT, text=True,
+                                         env={**early_env, ENV_ON_STDIN: "1"}, stdin=subprocess.PIPE)
+                        for spec in SERVICES]
         database_url = os.environ.get("DATABASE_URL", "")
         if not database_url:
             from services.common.db import start_embedded_postgres
@@ -184,12 +198,11 @@ async def run(args) -> int:
         role_passwords = {spec.name: local_secrets[f"{spec.name.upper()}_DB_ROLE_PASSWORD"]
                           for spec in SERVICES} if embedded else {}
         env = child_env(database_url, local_secrets, role_passwords)
-        # Each service starts as soon as its own schema is migrated (it touches no other), so its imports
-        # overlap the next service's migrations.
-        for spec in SERVICES:
+        # Each service goes on as soon as its own schema is migrated (it touches no other).
+        for index, spec in enumerate(SERVICES):
             await asyncio.to_thread(migrate, spec, database_url, role_passwords)
-            if not args.migrate_only:
-                children.append(subprocess.Popen([sys.executable, "-m", spec.module, "serve"], env=env, cwd=ROOT))
+            if children:
+                send_env(children[index], {k: v for k, v in env.items() if early_env.get(k) != v})
         if args.migrate_only:
             print("migrations applied")
             return 0
