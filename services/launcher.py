@@ -121,7 +121,18 @@ def child_env(database_url: str, extra: dict[str, str], role_passwords: dict[str
     return env
 
 
-async def wait_serving(address: str, deadline: float) -> None:
+class Exited(Exception):
+    """A child process ended during start-up (a failed migration, a port in use...): its output says why."""
+
+
+def check_running(process: subprocess.Popen, deadline: float, what: str) -> None:
+    if process.poll() is not None:
+        raise Exited(what)
+    if time.monotonic() > deadline:
+        raise TimeoutError(f"{what} did not start in time")
+
+
+async def wait_serving(address: str, deadline: float, process: subprocess.Popen) -> None:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -134,12 +145,11 @@ async def wait_serving(address: str, deadline: float) -> None:
                     return
             except grpc.aio.AioRpcError:
                 pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{address} did not become SERVING in time")
+            check_running(process, deadline, address)
             await asyncio.sleep(0.05)
 
 
-async def wait_http(url: str, deadline: float) -> None:
+async def wait_http(url: str, deadline: float, process: subprocess.Popen) -> None:
     import httpx
 
     async with httpx.AsyncClient() as client:
@@ -149,14 +159,13 @@ async def wait_http(url: str, deadline: float) -> None:
                     return
             except httpx.HTTPError:
                 pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{url} did not answer in time")
+            check_running(process, deadline, url)
             await asyncio.sleep(0.05)
 
 
-def send_env(child: subprocess.Popen, env: dict[str, str]) -> None:
+def send(child: subprocess.Popen, message: dict) -> None:
     try:
-        child.stdin.write(json.dumps(env) + "\n")
+        child.stdin.write(json.dumps(message) + "\n")
         child.stdin.close()
     except BrokenPipeError:  # it has exited: the launcher's watch reports it
         pass
@@ -198,22 +207,28 @@ async def run(args) -> int:
         role_passwords = {spec.name: local_secrets[f"{spec.name.upper()}_DB_ROLE_PASSWORD"]
                           for spec in SERVICES} if embedded else {}
         env = child_env(database_url, local_secrets, role_passwords)
-        # Each service goes on as soon as its own schema is migrated (it touches no other).
-        for index, spec in enumerate(SERVICES):
-            await asyncio.to_thread(migrate, spec, database_url, role_passwords)
-            if children:
-                send_env(children[index], {k: v for k, v in env.items() if early_env.get(k) != v})
         if args.migrate_only:
+            for spec in SERVICES:
+                await asyncio.to_thread(migrate, spec, database_url, role_passwords)
             print("migrations applied")
             return 0
+        # Each service migrates its own schema (it touches no other), then serves: in parallel, and in a
+        # process that has the libraries loaded already.
+        late_env = {k: v for k, v in env.items() if early_env.get(k) != v}
+        for spec, child in zip(SERVICES, children, strict=True):
+            send(child, {"env": late_env, "migrate": [database_url, role_passwords.get(spec.name, "")]})
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         deadline = time.monotonic() + 60
         port = env["GATEWAY_PORT"]
-        await asyncio.gather(*(wait_serving(spec.address, deadline) for spec in SERVICES),
-                             wait_http(f"http://127.0.0.1:{port}/healthz", deadline))
+        waits = [wait_serving(spec.address, deadline, child) for spec, child in zip(SERVICES, children, strict=True)]
+        try:
+            await asyncio.gather(*waits, wait_http(f"http://127.0.0.1:{port}/healthz", deadline, gateway))
+        except Exited as exited:
+            print(f"{exited} exited during start-up; stopping the suite", file=sys.stderr)
+            return 1
         print(f"\nAgentic Platform is up in {time.monotonic() - started:.1f}s", flush=True)
         print(f"  gateway   http://127.0.0.1:{port}   (API docs: http://127.0.0.1:{port}/docs)")
         for spec in SERVICES:

@@ -21,10 +21,11 @@ def run_command(directory: Path, schema: str, settings_type: type[ServiceSetting
     administrator who first provisions the service's own role); the other commands are coroutines
     (the first is the default). Unknown commands exit with the list of known ones."""
     command = sys.argv[1] if len(sys.argv) > 1 else next(iter(commands))
-    if os.environ.get(ENV_ON_STDIN):
-        wait_for_launcher(f"services.{directory.name}.server")
+    launched = wait_for_launcher(f"services.{directory.name}.server") if os.environ.get(ENV_ON_STDIN) else None
     settings = settings_type()
     configure_logging(settings.log_level)
+    if launched is not None:  # the launcher's services migrate their own schemas, all at once
+        migrations.upgrade(directory, schema, *launched["migrate"])
     if command == "migrate":
         migrations.upgrade(directory, schema, settings.database_url, settings.db_role_password)
     elif command in commands:
@@ -33,10 +34,10 @@ def run_command(directory: Path, schema: str, settings_type: type[ServiceSetting
         sys.exit(f"unknown command {command!r}; use {', '.join([*commands, 'migrate'])}")
 
 
-def wait_for_launcher(module: str) -> None:
+def wait_for_launcher(module: str) -> dict:
     """Import the service's code (most of a service's start-up: about a second) while the launcher starts the
-    database and migrates the schema, then take the environment's last entries (the database URLs) from it.
-    An empty stdin means the launcher stopped first."""
+    database, then take the environment's last entries (the database URLs) and the migration's arguments from
+    it. An empty stdin means the launcher stopped first."""
     importlib.import_module(module)
     try:
         line = sys.stdin.readline()
@@ -44,4 +45,6 @@ def wait_for_launcher(module: str) -> None:
         sys.exit(130)
     if not line:
         sys.exit(1)
-    os.environ.update(json.loads(line))
+    message = json.loads(line)
+    os.environ.update(message["env"])
+    return message

@@ -89,22 +89,35 @@ def start_embedded_postgres(data_dir: Path, cleanup: str | None = None):
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # pgserver's platformdirs, harmless
     import pgserver
 
+    class Server(pgserver.PostgresServer):
+        def ensure_pgdata_inited(self) -> None:
+            fresh = not (self.pgdata / "PG_VERSION").exists()
+            super().ensure_pgdata_inited()
+            if fresh:  # set before the first start: no restart (see _ensure_shared_buffers)
+                with (self.pgdata / "postgresql.conf").open("a") as conf:
+                    conf.write(f"shared_buffers = '{EMBEDDED_SHARED_BUFFERS}'\n")
+
+    data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir, cleanup_mode=cleanup)
-    _ensure_shared_buffers(server)
-    server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
+    # pgserver.get_server, with our subclass: one handle per data directory and process.
+    server = Server._instances.get(data_dir) or Server(data_dir, cleanup_mode=cleanup)
+    # One psql process (each costs tens of ms): the extension (here, once, rather than in four services'
+    # role provisioning at the same time) and the setting's check.
+    _ensure_shared_buffers(server, server.psql(
+        "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS vector; SHOW shared_buffers;"))
     log.info("embedded PostgreSQL at %s", data_dir)
     return server
 
 
-def _ensure_shared_buffers(server) -> None:
+def _ensure_shared_buffers(server, shown: str) -> None:
     """PostgreSQL's default 128MB of shared buffers holds less than one HNSW index of 100k 384-d vectors (195 MB,
     its table 85 MB): a search then read a quarter of its pages back through the kernel (measured here: the
-    statement 1.5-2x slower, more at high ef_search). Set once per data directory; it needs a restart (pg_ctl
-    restart keeps the server's options). Pages are only allocated when used."""
+    statement 1.5-2x slower, more at high ef_search). A new data directory has it in postgresql.conf from the
+    start; one made by an older version gets it here, with a restart (pg_ctl restart keeps the server's
+    options). Pages are only allocated when used."""
     from pgserver._commands import pg_ctl  # pgserver has no public restart; the version is pinned
 
-    if EMBEDDED_SHARED_BUFFERS in server.psql("SHOW shared_buffers;"):
+    if EMBEDDED_SHARED_BUFFERS in shown:
         return
     server.psql(f"ALTER SYSTEM SET shared_buffers = '{EMBEDDED_SHARED_BUFFERS}';")
     pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata, user=server.system_user, timeout=30)
