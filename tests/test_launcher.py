@@ -32,6 +32,14 @@ def launch(data_dir, **extra_env) -> tuple[subprocess.Popen, int]:
     return proc, gateway_port
 
 
+def wait_until_up(proc: subprocess.Popen, output: list[str]) -> None:
+    for line in proc.stdout:
+        output.append(line)
+        if "Ctrl-C stops everything" in line:
+            break
+    assert proc.poll() is None, "".join(output)
+
+
 def stop(proc: subprocess.Popen, output: list[str]) -> None:
     proc.send_signal(signal.SIGINT)
     try:
@@ -46,13 +54,9 @@ def stop(proc: subprocess.Popen, output: list[str]) -> None:
 def test_launcher_brings_the_suite_up_and_stops_it_cleanly(tmp_path):
     started = time.monotonic()
     proc, gateway_port = launch(tmp_path / "data")
-    output = []
+    output: list[str] = []
     try:
-        for line in proc.stdout:
-            output.append(line)
-            if "Ctrl-C stops everything" in line:
-                break
-        assert proc.poll() is None, "".join(output)
+        wait_until_up(proc, output)
         startup = time.monotonic() - started
         print(f"suite start-up (embedded PostgreSQL included): {startup:.1f}s")
         base = f"http://127.0.0.1:{gateway_port}"
@@ -80,13 +84,9 @@ def test_launcher_brings_the_suite_up_and_stops_it_cleanly(tmp_path):
 
     # `make run` again on the same data directory: the schemas are at head, the account is still there.
     proc, gateway_port = launch(tmp_path / "data")
-    output = []
+    output: list[str] = []
     try:
-        for line in proc.stdout:
-            output.append(line)
-            if "Ctrl-C stops everything" in line:
-                break
-        assert proc.poll() is None, "".join(output)
+        wait_until_up(proc, output)
         signed_in = httpx.post(f"http://127.0.0.1:{gateway_port}/api/v1/auth/signin", timeout=10,
                                json={"email": "launcher@example.com", "password": "long enough pw"})
         assert signed_in.status_code == 200, signed_in.text
