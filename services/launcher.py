@@ -127,7 +127,7 @@ class Exited(Exception):
 
 def check_running(process: subprocess.Popen, deadline: float, what: str) -> None:
     if process.poll() is not None:
-        raise Exited(what)
+        raise Exited(process.args[2])  # the module: gateway, services.<name>
     if time.monotonic() > deadline:
         raise TimeoutError(f"{what} did not start in time")
 
