@@ -7,7 +7,8 @@ workflow (LangGraph Server 122 runs/s, Flowise 78/s and 19 ms, Langflow 13/s and
 <= 5 ms (Flowise 7.7 ms, Langflow 52 ms); >= 5,000 streamed token events/s for one run.
 Vectorstore: see benchmarks/vectorstore.py. `python -m benchmarks [gateway] [executor] [vectorstore]` runs only
 the sections named. On a shared machine rates swing with the other load: `python -m benchmarks.cpu` gives the CPU
-each process spends per request instead, which does not.
+each process spends per request instead, which does not. `python -m benchmarks.startup [runs]` times start-up
+alone, on a fresh and on an existing data directory, with the CPU it took.
 """
 
 import asyncio

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Set for the services it starts: the rest of their environment comes on stdin (services.common.cli).
+ENV_ON_STDIN = "AGENTIC_ENV_ON_STDIN"
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,18 @@ def child_env(database_url: str, extra: dict[str, str], role_passwords: dict[str
     return env
 
 
-async def wait_serving(address: str, deadline: float) -> None:
+class Exited(Exception):
+    """A child process ended during start-up (a failed migration, a port in use...): its output says why."""
+
+
+def check_running(process: subprocess.Popen, deadline: float, what: str) -> None:
+    if process.poll() is not None:
+        raise Exited(process.args[2])  # the module: gateway, services.<name>
+    if time.monotonic() > deadline:
+        raise TimeoutError(f"{what} did not start in time")
+
+
+async def wait_serving(address: str, deadline: float, process: subprocess.Popen) -> None:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -132,24 +145,35 @@ async def wait_serving(address: str, deadline: float) -> None:
                     return
             except grpc.aio.AioRpcError:
                 pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{address} did not become SERVING in time")
+            check_running(process, deadline, address)
             await asyncio.sleep(0.05)
 
 
-async def wait_http(url: str, deadline: float) -> None:
-    import httpx
-
-    async with httpx.AsyncClient() as client:
-        while True:
+async def wait_http(port: str, path: str, deadline: float, process: subprocess.Popen) -> None:
+    """Until GET `path` on the loopback `port` answers 200 (a plain HTTP/1.0 request: httpx's import would
+    cost the launcher a tenth of a second of CPU while every process starts)."""
+    while True:
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", int(port)), 1)
             try:
-                if (await client.get(url, timeout=1)).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{url} did not answer in time")
-            await asyncio.sleep(0.05)
+                writer.write(f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
+                status = await asyncio.wait_for(reader.readline(), 1)
+            finally:
+                writer.close()
+            if status.split()[1:2] == [b"200"]:
+                return
+        except (OSError, TimeoutError):
+            pass
+        check_running(process, deadline, f"http://127.0.0.1:{port}{path}")
+        await asyncio.sleep(0.05)
+
+
+def send(child: subprocess.Popen, message: dict) -> None:
+    try:
+        child.stdin.write(json.dumps(message) + "\n")
+        child.stdin.close()
+    except BrokenPipeError:  # it has exited: the launcher's watch reports it
+        pass
 
 
 def migrate(spec: ServiceSpec, database_url: str, role_passwords: dict[str, str]) -> None:
@@ -169,11 +193,15 @@ async def run(args) -> int:
     embedded = None
     try:
         if not args.migrate_only:
-            # The gateway needs no database and connects to the services lazily: it starts (about a second of
-            # imports and route building) while the database and the services do. It is announced only once
-            # every service is SERVING.
-            gateway = subprocess.Popen([sys.executable, "-m", "gateway"], env=child_env("", local_secrets, {}),
-                                       cwd=ROOT)
+            # Every process starts at once: their imports (about a second of CPU each) overlap the database's
+            # start and the migrations. The gateway needs no database and connects to the services lazily;
+            # each service imports its code, then waits for the database URLs on stdin (services.common.cli).
+            # The suite is announced once the gateway answers and every service is SERVING.
+            early_env = child_env("", local_secrets, {})
+            gateway = subprocess.Popen([sys.executable, "-m", "gateway"], env=early_env, cwd=ROOT)
+            children = [subprocess.Popen([sys.executable, "-m", spec.module, "serve"], cwd=ROOT, text=True,
+                                         env={**early_env, ENV_ON_STDIN: "1"}, stdin=subprocess.PIPE)
+                        for spec in SERVICES]
         database_url = os.environ.get("DATABASE_URL", "")
         if not database_url:
             from services.common.db import start_embedded_postgres
@@ -184,23 +212,28 @@ async def run(args) -> int:
         role_passwords = {spec.name: local_secrets[f"{spec.name.upper()}_DB_ROLE_PASSWORD"]
                           for spec in SERVICES} if embedded else {}
         env = child_env(database_url, local_secrets, role_passwords)
-        # Each service starts as soon as its own schema is migrated (it touches no other), so its imports
-        # overlap the next service's migrations.
-        for spec in SERVICES:
-            await asyncio.to_thread(migrate, spec, database_url, role_passwords)
-            if not args.migrate_only:
-                children.append(subprocess.Popen([sys.executable, "-m", spec.module, "serve"], env=env, cwd=ROOT))
         if args.migrate_only:
+            for spec in SERVICES:
+                await asyncio.to_thread(migrate, spec, database_url, role_passwords)
             print("migrations applied")
             return 0
+        # Each service migrates its own schema (it touches no other), then serves: in parallel, and in a
+        # process that has the libraries loaded already.
+        late_env = {k: v for k, v in env.items() if early_env.get(k) != v}
+        for spec, child in zip(SERVICES, children, strict=True):
+            send(child, {"env": late_env, "migrate": [database_url, role_passwords.get(spec.name, "")]})
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         deadline = time.monotonic() + 60
         port = env["GATEWAY_PORT"]
-        await asyncio.gather(*(wait_serving(spec.address, deadline) for spec in SERVICES),
-                             wait_http(f"http://127.0.0.1:{port}/healthz", deadline))
+        waits = [wait_serving(spec.address, deadline, child) for spec, child in zip(SERVICES, children, strict=True)]
+        try:
+            await asyncio.gather(*waits, wait_http(port, "/healthz", deadline, gateway))
+        except Exited as exited:
+            print(f"{exited} exited during start-up; stopping the suite", file=sys.stderr)
+            return 1
         print(f"\nAgentic Platform is up in {time.monotonic() - started:.1f}s", flush=True)
         print(f"  gateway   http://127.0.0.1:{port}   (API docs: http://127.0.0.1:{port}/docs)")
         for spec in SERVICES:

@@ -28,7 +28,7 @@ async def reencrypt(settings: AuthSettings) -> None:
 
 
 def main() -> None:
-    run_command(Path(__file__).parent, "auth", AuthSettings(), {"serve": serve, "reencrypt-credentials": reencrypt})
+    run_command(Path(__file__).parent, "auth", AuthSettings, {"serve": serve, "reencrypt-credentials": reencrypt})
 
 
 if __name__ == "__main__":

@@ -22,6 +22,11 @@ def async_url(url: str) -> str:
     raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]}")
 
 
+def driver_url(url: str) -> str:
+    """Any of our database URLs -> the `postgresql://` form asyncpg.connect takes (password kept)."""
+    return make_url(async_url(url)).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def make_engine(url: str, pool_size: int = 10, pre_ping: bool = False) -> AsyncEngine:
     """Pooled engine. `pre_ping` is off by default: with asyncpg it costs three extra round trips per
     checkout (measured: a GET went from 1 to 4 round trips, ~0.5 ms to ~1 ms). Dead connections are
@@ -53,8 +58,7 @@ async def provision_role(admin_url: str, schema: str, password: str) -> None:
     CREATEROLE - and make it the owner of its schema and of everything already in it. Other services' roles
     get no privilege on the schema, so they cannot read its tables."""
     role = role_name(schema)
-    url = make_url(async_url(admin_url)).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(url)
+    conn = await asyncpg.connect(driver_url(admin_url))
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
         await conn.execute(f'{"ALTER" if exists else "CREATE"} ROLE "{role}" LOGIN NOSUPERUSER NOCREATEDB '
@@ -85,22 +89,35 @@ def start_embedded_postgres(data_dir: Path, cleanup: str | None = None):
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # pgserver's platformdirs, harmless
     import pgserver
 
+    class Server(pgserver.PostgresServer):
+        def ensure_pgdata_inited(self) -> None:
+            fresh = not (self.pgdata / "PG_VERSION").exists()
+            super().ensure_pgdata_inited()
+            if fresh:  # set before the first start: no restart (see _ensure_shared_buffers)
+                with (self.pgdata / "postgresql.conf").open("a") as conf:
+                    conf.write(f"shared_buffers = '{EMBEDDED_SHARED_BUFFERS}'\n")
+
+    data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir, cleanup_mode=cleanup)
-    _ensure_shared_buffers(server)
-    server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
+    # pgserver.get_server, with our subclass: one handle per data directory and process.
+    server = Server._instances.get(data_dir) or Server(data_dir, cleanup_mode=cleanup)
+    # One psql process (each costs tens of ms): the extension (here, once, rather than in four services'
+    # role provisioning at the same time) and the setting's check.
+    _ensure_shared_buffers(server, server.psql(
+        "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS vector; SHOW shared_buffers;"))
     log.info("embedded PostgreSQL at %s", data_dir)
     return server
 
 
-def _ensure_shared_buffers(server) -> None:
+def _ensure_shared_buffers(server, shown: str) -> None:
     """PostgreSQL's default 128MB of shared buffers holds less than one HNSW index of 100k 384-d vectors (195 MB,
     its table 85 MB): a search then read a quarter of its pages back through the kernel (measured here: the
-    statement 1.5-2x slower, more at high ef_search). Set once per data directory; it needs a restart (pg_ctl
-    restart keeps the server's options). Pages are only allocated when used."""
+    statement 1.5-2x slower, more at high ef_search). A new data directory has it in postgresql.conf from the
+    start; one made by an older version gets it here, with a restart (pg_ctl restart keeps the server's
+    options). Pages are only allocated when used."""
     from pgserver._commands import pg_ctl  # pgserver has no public restart; the version is pinned
 
-    if EMBEDDED_SHARED_BUFFERS in server.psql("SHOW shared_buffers;"):
+    if EMBEDDED_SHARED_BUFFERS in shown:
         return
     server.psql(f"ALTER SYSTEM SET shared_buffers = '{EMBEDDED_SHARED_BUFFERS}';")
     pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata, user=server.system_user, timeout=30)

@@ -33,7 +33,7 @@ async def prune(settings: ExecutorSettings) -> None:
 
 
 def main() -> None:
-    run_command(Path(__file__).parent, "executor", ExecutorSettings(), {"serve": serve, "prune": prune})
+    run_command(Path(__file__).parent, "executor", ExecutorSettings, {"serve": serve, "prune": prune})
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ async def serve(settings: VectorstoreSettings) -> None:
 
 
 def main() -> None:
-    run_command(Path(__file__).parent, "vectorstore", VectorstoreSettings(), {"serve": serve})
+    run_command(Path(__file__).parent, "vectorstore", VectorstoreSettings, {"serve": serve})
 
 
 if __name__ == "__main__":

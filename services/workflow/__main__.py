@@ -34,7 +34,7 @@ async def purge(settings: WorkflowSettings) -> None:
 
 
 def main() -> None:
-    run_command(Path(__file__).parent, "workflow", WorkflowSettings(), {"serve": serve, "purge-deleted": purge})
+    run_command(Path(__file__).parent, "workflow", WorkflowSettings, {"serve": serve, "purge-deleted": purge})
 
 
 if __name__ == "__main__":
