@@ -5,6 +5,7 @@ within limits, builds the gRPC request, calls the one pooled channel of its serv
 """
 
 import asyncio
+import collections
 import json
 import logging
 import time
@@ -284,20 +285,54 @@ async def _stream(call, message, metadata, headers: dict, settings: GatewaySetti
     before any event is a normal JSON error; after it, errors become an `event: error`."""
     stream = call(message, metadata=metadata)
     first = await stream.read()
+    return EventSourceResponse(_sse_chunks(stream, first), headers=headers, ping=settings.sse_heartbeat_seconds)
 
-    async def events():
-        item = first
+
+SSE_BATCH = 256  # messages read ahead of the client at most (the gRPC stream's flow control does the rest)
+
+
+async def _sse_chunks(stream, first):
+    """The SSE text of the stream's messages. A reader task takes messages off the gRPC stream while the last
+    chunk is being written, and the next chunk carries every message read meanwhile: when the client keeps up
+    that is one event per write, when a run emits faster (token events) one write carries many."""
+    read: collections.deque = collections.deque()
+    arrived, room = asyncio.Event(), asyncio.Event()
+    ended: list = []  # [None] at EOF, [AioRpcError] when the stream failed
+
+    async def reader():
         try:
+            item = first
             while item is not grpc.aio.EOF:
-                yield _event(item)
+                read.append(item)
+                arrived.set()
+                if len(read) >= SSE_BATCH:
+                    room.clear()
+                    await room.wait()
                 item = await stream.read()
+            ended.append(None)
         except grpc.aio.AioRpcError as exc:
-            body = json.loads(errors.from_rpc_error(exc).body)
-            yield ServerSentEvent(data=json.dumps(body), event="error")
+            ended.append(exc)
         finally:
-            stream.cancel()
+            arrived.set()
 
-    return EventSourceResponse(events(), headers=headers, ping=settings.sse_heartbeat_seconds)
+    task = asyncio.get_running_loop().create_task(reader())
+    try:
+        while True:
+            if read:
+                batch = [_event(read.popleft()).encode() for _ in range(len(read))]
+                room.set()
+                yield b"".join(batch)
+            elif ended:
+                if ended[0] is not None:
+                    body = json.loads(errors.from_rpc_error(ended[0]).body)
+                    yield ServerSentEvent(data=json.dumps(body), event="error")
+                return
+            else:
+                arrived.clear()
+                await arrived.wait()
+    finally:
+        task.cancel()
+        stream.cancel()
 
 
 def _event(message) -> ServerSentEvent:
