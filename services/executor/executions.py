@@ -309,11 +309,6 @@ class Executions:
         """The row first, then the event: whoever sees the terminal event reads a finished execution. The
         finished row is kept on `outcome.row` (RunWorkflow answers from it without reading it back)."""
         usage = (outcome.usage.input_tokens, outcome.usage.output_tokens) if outcome.usage else (0, 0)
-        final = None
-        if outcome.status != "interrupted" and row.thread_id is None:
-            # One statement stores the finished row and its terminal event; the run's other events go first.
-            await events.stored()
-            final = events.next(*_terminal(outcome))
         async with self.db.reading() as repo:
             if outcome.status == "interrupted":
                 if await repo.interrupted(row.id, outcome.interrupt, usage):
@@ -321,20 +316,19 @@ class Executions:
                     outcome.row = Row(row, status="interrupted", interrupt=outcome.interrupt,
                                       input_tokens=row.get("input_tokens", 0) + usage[0],
                                       output_tokens=row.get("output_tokens", 0) + usage[1])
-            elif (ended := await repo.finish(row.id, outcome.status, outcome.output, outcome.error, usage,
-                                             final)) is not None:
-                if final is not None:
-                    self.bus.published([final])
-                else:
-                    if outcome.status == "succeeded":  # before the event: whoever sees it reads the whole thread
+            elif (ended := await repo.finish(row.id, outcome.status, outcome.output, outcome.error, usage)) is not None:
+                if outcome.status == "succeeded":
+                    if row.thread_id is not None:  # before the event: whoever sees it reads the whole thread
                         await repo.append_messages(row.org_id, row.thread_id, row.id,
                                                    [("user", _text(row.input)), ("assistant", _text(outcome.output))])
-                    events.emit(*_terminal(outcome))
+                    events.emit("run_completed", "", {"output": outcome.output})
+                elif outcome.status == "failed":
+                    events.emit("run_failed", outcome.error.get("node_id", ""), {"error": outcome.error})
+                else:
+                    events.emit("run_cancelled", "", {})
                 outcome.row = Row(row, status=outcome.status, output=outcome.output, error=outcome.error,
                                   ended_at=ended.ended_at, input_tokens=ended.input_tokens,
                                   output_tokens=ended.output_tokens)
-            elif final is not None:
-                events.unused(final)
         await events.stored()
         if outcome.row is not None:
             outcome.row["last_seq"] = events.seq
@@ -450,15 +444,6 @@ async def _uncancellable(recording) -> None:
     task.result()
     if cancelled:
         log.info("a cancel arrived while an outcome was being recorded; it was already ending")
-
-
-def _terminal(outcome: Outcome) -> tuple[str, str, dict]:
-    """(type, node id, payload) of the event that ends a run with this outcome."""
-    if outcome.status == "succeeded":
-        return "run_completed", "", {"output": outcome.output}
-    if outcome.status == "failed":
-        return "run_failed", outcome.error.get("node_id", ""), {"error": outcome.error}
-    return "run_cancelled", "", {}
 
 
 def _text(value: Any) -> str:

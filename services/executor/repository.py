@@ -140,28 +140,16 @@ class Repository(BaseRepository):
                                 *args)
 
     async def finish(self, execution_id: uuid.UUID, status: str, output=None, error=None,
-                     usage: tuple[int, int] = (0, 0), event: Event | None = None) -> Row | None:
+                     usage: tuple[int, int] = (0, 0)) -> Row | None:
         """Terminal state, unless the execution already has one (a late completion never overwrites cancelled);
         adds this attempt's token usage. Returns (ended_at, input_tokens, output_tokens), or None when it
-        already had a terminal state. `event` (the terminal event) is stored, and NOTIFYd, by the same
-        statement when the state changes: one round trip, and nobody sees the event before the finished row."""
-        stored = (event.seq, event.type, event.node_id, _json(event.payload), event.created_at) if event else \
-            (0, "", "", None, None)
+        already had a terminal state."""
         return await self._one(
-            f"""WITH ended AS (
-                    UPDATE executor.executions SET status = $2, output = $3::jsonb, error = $4::jsonb,
-                        ended_at = now(), lease_owner = NULL, lease_expires_at = NULL, interrupt = NULL,
-                        input_tokens = input_tokens + $5, output_tokens = output_tokens + $6
-                    WHERE id = $1 AND status NOT IN ('succeeded', 'failed', 'cancelled')
-                    RETURNING ended_at, input_tokens, output_tokens),
-                stored AS (
-                    INSERT INTO executor.execution_events (execution_id, seq, type, node_id, payload, created_at)
-                    SELECT $1, $7, $8, $9, $10::jsonb, $11 FROM ended WHERE $7 > 0
-                    ON CONFLICT (execution_id, seq) DO NOTHING RETURNING seq)
-                SELECT ended_at, input_tokens, output_tokens,
-                       (SELECT pg_notify('{NOTIFY_CHANNEL}', $1::text) FROM stored) AS notified
-                FROM ended""",
-            execution_id, status, _json(output), _json(error), *usage, *stored)
+            "UPDATE executor.executions SET status = $2, output = $3::jsonb, error = $4::jsonb, ended_at = now(), "
+            "lease_owner = NULL, lease_expires_at = NULL, interrupt = NULL, input_tokens = input_tokens + $5, "
+            "output_tokens = output_tokens + $6 WHERE id = $1 AND status NOT IN ('succeeded', 'failed', 'cancelled') "
+            "RETURNING ended_at, input_tokens, output_tokens",
+            execution_id, status, _json(output), _json(error), *usage)
 
     async def interrupted(self, execution_id: uuid.UUID, interrupt: dict, usage: tuple[int, int] = (0, 0)) -> bool:
         result = await self._run(

@@ -44,19 +44,10 @@ class EventLog:
         self.bus, self.execution_id, self.seq = bus, execution_id, last_seq
 
     def emit(self, type_: str, node_id: str = "", payload: dict | None = None) -> Event:
-        event = self.next(type_, node_id, payload)
+        self.seq += 1
+        event = Event(self.execution_id, self.seq, type_, node_id, payload or {}, datetime.now(UTC))
         self.bus.append(event)
         return event
-
-    def next(self, type_: str, node_id: str = "", payload: dict | None = None) -> Event:
-        """The next event, for the caller to store in a statement of its own and then hand to
-        `EventBus.published` (or to drop with `unused`). Every earlier event must be stored first."""
-        self.seq += 1
-        return Event(self.execution_id, self.seq, type_, node_id, payload or {}, datetime.now(UTC))
-
-    def unused(self, event: Event) -> None:
-        if event.seq == self.seq:
-            self.seq -= 1
 
     async def stored(self) -> None:
         """Wait until every event emitted so far is stored (and delivered to local subscribers)."""
