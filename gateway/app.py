@@ -23,6 +23,7 @@ from starlette.routing import Match, Route
 from starlette.staticfiles import StaticFiles
 
 from agentic.auth.v1 import auth_pb2
+from agentic.executor.v1.executor_pb2 import ExecutionEvent
 from gateway import errors, langgraph_api, uploads
 from gateway.body import BodyTooLarge, parse_json, read_limited
 from gateway.edge import ApiKeyExchange
@@ -32,6 +33,7 @@ from gateway.request_checks import EdgeRefusal, check_headers, check_json_conten
 from gateway.settings import GatewaySettings
 from gateway.static import mount_console
 from gateway.transcoder import Binding, RequestError, build_request, discover, to_json_dict
+from services.common.protojson import struct_json
 from services.common.tokens import ServiceIdentity
 from services.common.validation import request_id_or_new
 
@@ -319,7 +321,7 @@ async def _sse_chunks(stream, first):
     try:
         while True:
             if read:
-                batch = [_event(read.popleft()).encode() for _ in range(len(read))]
+                batch = [_event_bytes(read.popleft()) for _ in range(len(read))]
                 room.set()
                 yield b"".join(batch)
             elif ended:
@@ -333,6 +335,21 @@ async def _sse_chunks(stream, first):
     finally:
         task.cancel()
         stream.cancel()
+
+
+def _event_bytes(message) -> bytes:
+    """One SSE event. Run events (every stream today, one per token) are framed directly, as ServerSentEvent
+    frames them, with the protojson fields of to_json_dict: about 3x cheaper than the generic path."""
+    if type(message) is not ExecutionEvent:
+        return _event(message).encode()
+    data = {"execution_id": message.execution_id, "seq": message.seq, "type": message.type,
+            "node_id": message.node_id}
+    if message.HasField("payload"):
+        data["payload"] = struct_json(message.payload)
+    if message.HasField("timestamp"):
+        data["timestamp"] = message.timestamp.ToJsonString()
+    kind = message.type.replace("\r", "").replace("\n", "").encode()
+    return b"id: %d\r\nevent: %s\r\ndata: %s\r\n\r\n" % (message.seq, kind, orjson.dumps(data))
 
 
 def _event(message) -> ServerSentEvent:
