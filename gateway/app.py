@@ -5,6 +5,7 @@ within limits, builds the gRPC request, calls the one pooled channel of its serv
 """
 
 import asyncio
+import collections
 import json
 import logging
 import time
@@ -22,6 +23,7 @@ from starlette.routing import Match, Route
 from starlette.staticfiles import StaticFiles
 
 from agentic.auth.v1 import auth_pb2
+from agentic.executor.v1.executor_pb2 import ExecutionEvent
 from gateway import errors, langgraph_api, uploads
 from gateway.body import BodyTooLarge, parse_json, read_limited
 from gateway.edge import ApiKeyExchange
@@ -31,6 +33,7 @@ from gateway.request_checks import EdgeRefusal, check_headers, check_json_conten
 from gateway.settings import GatewaySettings
 from gateway.static import mount_console
 from gateway.transcoder import Binding, RequestError, build_request, discover, to_json_dict
+from services.common.protojson import struct_json
 from services.common.tokens import ServiceIdentity
 from services.common.validation import request_id_or_new
 
@@ -284,20 +287,69 @@ async def _stream(call, message, metadata, headers: dict, settings: GatewaySetti
     before any event is a normal JSON error; after it, errors become an `event: error`."""
     stream = call(message, metadata=metadata)
     first = await stream.read()
+    return EventSourceResponse(_sse_chunks(stream, first), headers=headers, ping=settings.sse_heartbeat_seconds)
 
-    async def events():
-        item = first
+
+SSE_BATCH = 256  # messages read ahead of the client at most (the gRPC stream's flow control does the rest)
+
+
+async def _sse_chunks(stream, first):
+    """The SSE text of the stream's messages. A reader task takes messages off the gRPC stream while the last
+    chunk is being written, and the next chunk carries every message read meanwhile: when the client keeps up
+    that is one event per write, when a run emits faster (token events) one write carries many."""
+    read: collections.deque = collections.deque()
+    arrived, room = asyncio.Event(), asyncio.Event()
+    ended: list = []  # [None] at EOF, [AioRpcError] when the stream failed
+
+    async def reader():
         try:
+            item = first
             while item is not grpc.aio.EOF:
-                yield _event(item)
+                read.append(item)
+                arrived.set()
+                if len(read) >= SSE_BATCH:
+                    room.clear()
+                    await room.wait()
                 item = await stream.read()
+            ended.append(None)
         except grpc.aio.AioRpcError as exc:
-            body = json.loads(errors.from_rpc_error(exc).body)
-            yield ServerSentEvent(data=json.dumps(body), event="error")
+            ended.append(exc)
         finally:
-            stream.cancel()
+            arrived.set()
 
-    return EventSourceResponse(events(), headers=headers, ping=settings.sse_heartbeat_seconds)
+    task = asyncio.get_running_loop().create_task(reader())
+    try:
+        while True:
+            if read:
+                batch = [_event_bytes(read.popleft()) for _ in range(len(read))]
+                room.set()
+                yield b"".join(batch)
+            elif ended:
+                if ended[0] is not None:
+                    body = json.loads(errors.from_rpc_error(ended[0]).body)
+                    yield ServerSentEvent(data=json.dumps(body), event="error")
+                return
+            else:
+                arrived.clear()
+                await arrived.wait()
+    finally:
+        task.cancel()
+        stream.cancel()
+
+
+def _event_bytes(message) -> bytes:
+    """One SSE event. Run events (every stream today, one per token) are framed directly, as ServerSentEvent
+    frames them, with the protojson fields of to_json_dict: about 3x cheaper than the generic path."""
+    if type(message) is not ExecutionEvent:
+        return _event(message).encode()
+    data = {"execution_id": message.execution_id, "seq": message.seq, "type": message.type,
+            "node_id": message.node_id}
+    if message.HasField("payload"):
+        data["payload"] = struct_json(message.payload)
+    if message.HasField("timestamp"):
+        data["timestamp"] = message.timestamp.ToJsonString()
+    kind = message.type.replace("\r", "").replace("\n", "").encode()
+    return b"id: %d\r\nevent: %s\r\ndata: %s\r\n\r\n" % (message.seq, kind, orjson.dumps(data))
 
 
 def _event(message) -> ServerSentEvent:

@@ -69,6 +69,8 @@ class Executions:
         self.limits = Limits(settings.max_nodes, settings.max_edges, settings.max_flow_data_bytes)
         self.graphs = GraphCache(settings.graph_cache_size)
         self._saved: set[tuple[uuid.UUID, int]] = set()  # snapshots known to be in executor.graphs
+        # (workflow, caller's organization) -> the current version last read: GetWorkflow's known_version
+        self._current: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
         replica.run_claimed = self.run_claimed
 
     # --- graphs ------------------------------------------------------------------------------------------
@@ -171,7 +173,7 @@ class Executions:
         if not background and not self.replica.has_room():
             raise ResourceExhausted("this executor replica is at its limit of concurrent runs; retry shortly "
                                     "or start a background run", retry_after_seconds=1)
-        version, flow = await self.source.fetch(metadata, request.workflow_id, request.version, min(timeout, 10))
+        version, flow = await self._workflow(metadata, org_id, workflow_id, request, min(timeout, 10))
         compiled = self._compiled(workflow_id, version, flow, False)
         durable = background or compiled.interrupts or self.settings.checkpoint_foreground
         if durable:
@@ -216,6 +218,25 @@ class Executions:
         self.bus.published([first_event])
         self._launch(row, compiled, messages, resuming=False, last_seq=1, caller_metadata=metadata)
         return row, True, subscriber
+
+    async def _workflow(self, metadata, org_id: uuid.UUID, workflow_id: uuid.UUID, request: StartRequest,
+                        timeout: float) -> tuple[int, dict]:
+        """(version, flow_data) to run, read as the caller. For the current version the read names the version
+        whose graph is compiled here already: while it is still current the reply carries no graph (access is
+        checked all the same, and an update is seen by the very next run)."""
+        if request.version:
+            return await self.source.fetch(metadata, request.workflow_id, request.version, timeout)
+        known = self._current.get((workflow_id, org_id), 0)
+        version, flow = await self.source.fetch(metadata, request.workflow_id, 0, timeout, known_version=known)
+        if flow is None:
+            compiled = self.graphs.get((workflow_id, version, False))
+            if compiled is not None:
+                return version, compiled.flow
+            version, flow = await self.source.fetch(metadata, request.workflow_id, 0, timeout)  # dropped meanwhile
+        if len(self._current) >= self.settings.graph_cache_size:
+            self._current.clear()  # only hints: the next read of each workflow sends its graph again
+        self._current[(workflow_id, org_id)] = version
+        return version, flow
 
     def _same_request(self, row, workflow_id: uuid.UUID):
         if row.workflow_id != workflow_id:

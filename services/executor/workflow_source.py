@@ -15,16 +15,21 @@ class WorkflowSource:
     def __init__(self, channel: grpc.aio.Channel):
         self._stub = workflow_pb2_grpc.WorkflowServiceStub(channel)
 
-    async def fetch(self, metadata, workflow_id: str, version: int, timeout: float) -> tuple[int, dict]:
-        """(version, flow_data) of the workflow's `version`, or of its current version when 0."""
+    async def fetch(self, metadata, workflow_id: str, version: int, timeout: float,
+                    known_version: int = 0) -> tuple[int, dict | None]:
+        """(version, flow_data) of the workflow's `version`, or of its current version when 0. flow_data is None
+        when the current version is `known_version` (the caller holds that graph)."""
         try:
             if version:
                 reply = await self._stub.GetWorkflowVersion(
                     workflow_pb2.GetWorkflowVersionRequest(workflow_id=workflow_id, version=version),
                     metadata=metadata, timeout=timeout)
             else:
-                reply = await self._stub.GetWorkflow(workflow_pb2.GetWorkflowRequest(id=workflow_id),
-                                                     metadata=metadata, timeout=timeout)
+                reply = await self._stub.GetWorkflow(
+                    workflow_pb2.GetWorkflowRequest(id=workflow_id, known_version=known_version),
+                    metadata=metadata, timeout=timeout)
+                if known_version and reply.version == known_version and not reply.HasField("flow_data"):
+                    return reply.version, None
         except grpc.aio.AioRpcError as exc:
             code = exc.code()
             if code == grpc.StatusCode.NOT_FOUND:

@@ -11,6 +11,7 @@ from services.common.db import Repository as BaseRepository
 from services.workflow.models import templates, workflow_versions, workflows
 
 SUMMARY_COLUMNS = [c for c in workflows.c if c.name != "flow_data"]
+SUMMARY_NAMES = ", ".join(c.name for c in SUMMARY_COLUMNS)
 
 
 class Repository(BaseRepository):
@@ -27,12 +28,15 @@ class Repository(BaseRepository):
             return row, False
         return row, True
 
-    async def workflow(self, org_id: uuid.UUID, workflow_id: uuid.UUID, *, deleted: bool = False):
-        """A workflow of this organization, or a public one of any organization. (Every GET: raw SQL.)"""
+    async def workflow(self, org_id: uuid.UUID, workflow_id: uuid.UUID, *, deleted: bool = False,
+                       known_version: int = 0):
+        """A workflow of this organization, or a public one of any organization. (Every GET: raw SQL.) With
+        `known_version` still current, flow_data is None: the caller has that graph (nor is it decoded here)."""
         state = "IS NOT NULL" if deleted else "IS NULL"
         return await self._fetch_one(
-            f"SELECT * FROM workflow.workflows WHERE id = $1 AND (org_id = $2 OR is_public) AND deleted_at {state}",
-            workflow_id, org_id)
+            f"SELECT {SUMMARY_NAMES}, CASE WHEN version = $3 THEN NULL ELSE flow_data END AS flow_data "
+            f"FROM workflow.workflows WHERE id = $1 AND (org_id = $2 OR is_public) AND deleted_at {state}",
+            workflow_id, org_id, known_version)
 
     async def workflow_for_update(self, org_id: uuid.UUID, workflow_id: uuid.UUID, *, deleted: bool = False):
         stmt = select(workflows).where(workflows.c.id == workflow_id, workflows.c.org_id == org_id)

@@ -23,7 +23,8 @@ class WorkflowServicer(workflow_pb2_grpc.WorkflowServiceServicer):
         return convert.workflow(row, warnings)
 
     async def GetWorkflow(self, request, context):
-        return convert.workflow(await self.workflows.get(callers.current(), request.id))
+        row = await self.workflows.get(callers.current(), request.id, request.known_version)
+        return convert.workflow(row, with_flow=row.flow_data is not None)
 
     async def ListWorkflows(self, request, context):
         rows, token = await self.workflows.list(callers.current(), request.page_size, request.page_token, request.tag,

@@ -149,13 +149,15 @@ class Workflows:
                     })
         return row, warnings
 
-    async def get(self, caller: Caller, workflow_id: str):
+    async def get(self, caller: Caller, workflow_id: str, known_version: int = 0):
+        """The workflow; its flow_data is None when `known_version` is still its current version."""
         org_id = uuid.UUID(caller.org_id)
         async with self.db.raw_reading() as repo:  # repo.workflow is raw SQL (every GET and every run)
-            row = await repo.workflow(org_id, parse_id(workflow_id))
+            row = await repo.workflow(org_id, parse_id(workflow_id), known_version=known_version)
         if row is None:
             raise NotFound("workflow", workflow_id)
-        if row.org_id != org_id:  # another organization's public workflow: readable, minus inline secrets
+        if row.org_id != org_id and row.flow_data is not None:
+            # another organization's public workflow: readable, minus inline secrets
             row = Row({**row, "flow_data": strip_secrets(row.flow_data), "redacted": True})
         return row
 

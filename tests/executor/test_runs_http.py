@@ -22,6 +22,36 @@ async def test_template_workflow_runs_to_completion_with_json_result(http):
     assert execution["workflow_version"] == 1 and execution["last_seq"] >= 7
 
 
+async def test_a_run_right_after_an_update_runs_the_new_version(http):
+    # The executor keeps compiled graphs and asks the workflow service for the graph only when the current
+    # version changed: repeated runs, then an update, then runs again.
+    u = await user(http)
+    wf = await create_workflow(http, u, linear(("greet", "template", {"template": "Hello, {{ input }}!"})))
+    for _ in range(2):
+        assert (await run(http, u, wf, "Ada"))["output"] == "Hello, Ada!"
+    updated = await http.patch(f"/workflows/{wf}", headers=u, json={
+        "flow_data": linear(("greet", "template", {"template": "Bye, {{ input }}."}))})
+    assert updated.status_code == 200 and updated.json()["version"] == 2, updated.text
+    for _ in range(2):
+        execution = await run(http, u, wf, "Ada")
+        assert execution["output"] == "Bye, Ada." and execution["workflow_version"] == 2
+    pinned = await run(http, u, wf, "Ada", version=1)
+    assert pinned["output"] == "Hello, Ada!" and pinned["workflow_version"] == 1
+
+
+async def test_a_finished_run_has_every_event_stored_in_order_and_its_row_agrees(http):
+    # Read back from the table (not from the replica's memory) once the run has answered.
+    u = await user(http)
+    wf = await create_workflow(http, u, linear(("chat", "chat_model", {"model": "offline-echo"})))
+    execution = await run(http, u, wf, "a b c d")
+    stored = await sse_events(http, "GET", f"/executions/{execution['id']}/events", u)
+    assert [int(e["id"]) for e in stored] == list(range(1, len(stored) + 1))
+    assert stored[-1]["event"] == "run_completed" and [e["event"] for e in stored].count("run_completed") == 1
+    assert stored[-1]["data"]["payload"]["output"] == execution["output"] == "Echo: a b c d"
+    again = (await http.get(f"/executions/{execution['id']}", headers=u)).json()
+    assert again["status"] == "EXECUTION_STATUS_SUCCEEDED" and again["last_seq"] == len(stored) == execution["last_seq"]
+
+
 async def test_stream_sends_every_event_in_order_and_ends_after_the_terminal_one(http):
     u = await user(http)
     wf = await create_workflow(http, u, linear(("chat", "chat_model", {"model": "offline-echo"})))

@@ -465,3 +465,24 @@ async def test_flow_data_nested_past_protobufs_limit_is_invalid_argument(stubs, 
         await expect_code(C.INVALID_ARGUMENT, raw(request, metadata=bearer(owner.access_token)))
     finally:
         await channel.close()
+
+
+async def test_known_version_leaves_out_a_current_graph_only(stubs):
+    owner, other = await stubs.auth.sign_up("wf-known"), await stubs.auth.sign_up("wf-known-other")
+    md = bearer(owner.access_token)
+    wf = await stubs.create(owner, "cached")
+    same = await stubs.workflows.GetWorkflow(pb.GetWorkflowRequest(id=wf.id, known_version=1), metadata=md)
+    assert same.version == 1 and same.name == "cached" and not same.HasField("flow_data")
+    changed = graph()
+    changed["nodes"][1]["data"]["system_prompt"] = "be brief"
+    await stubs.workflows.UpdateWorkflow(pb.UpdateWorkflowRequest(
+        workflow=pb.Workflow(id=wf.id, flow_data=struct(changed)),
+        update_mask=field_mask_pb2.FieldMask(paths=["flow_data"])), metadata=md)
+    newer = await stubs.workflows.GetWorkflow(pb.GetWorkflowRequest(id=wf.id, known_version=1), metadata=md)
+    assert newer.version == 2 and struct_to_dict(newer.flow_data) == changed
+    # Tenancy and deletion are checked as for any read.
+    await expect_code(C.NOT_FOUND, stubs.workflows.GetWorkflow(
+        pb.GetWorkflowRequest(id=wf.id, known_version=2), metadata=bearer(other.access_token)))
+    await stubs.workflows.DeleteWorkflow(pb.DeleteWorkflowRequest(id=wf.id), metadata=md)
+    await expect_code(C.NOT_FOUND, stubs.workflows.GetWorkflow(
+        pb.GetWorkflowRequest(id=wf.id, known_version=2), metadata=md))

@@ -51,6 +51,7 @@ class CompiledWorkflow:
     interrupts: bool
     subworkflows: list[tuple[str, str, int]] = field(default_factory=list)  # (node id, workflow id, version)
     recursion_limit: int = 100
+    flow: dict = field(default_factory=dict)  # the flow_data it was compiled from
 
 
 def node_catalog() -> Catalog:
@@ -147,7 +148,7 @@ def compile_workflow(flow: dict, limits: Limits, checkpointer=None) -> CompiledW
         nodes=nodes, end_ids=end_ids, interrupts=any(n.interrupts for n in nodes.values()),
         subworkflows=[(n.node_id, workflow_id, version) for n in nodes.values() for workflow_id, version in n.workflows()],
         # LangGraph counts supersteps; loops multiply them. Generous, but still a bound.
-        recursion_limit=max(25, (len(nodes) + 1) * (loops + 1) * 2))
+        recursion_limit=max(25, (len(nodes) + 1) * (loops + 1) * 2), flow=flow)
 
 
 class WorkflowNotRunnable(FailedPrecondition):
