@@ -68,36 +68,41 @@ class Executions:
         self.checkpointer = checkpointer
         self.limits = Limits(settings.max_nodes, settings.max_edges, settings.max_flow_data_bytes)
         self.graphs = GraphCache(settings.graph_cache_size)
-        self._saved: set[tuple[uuid.UUID, int]] = set()  # snapshots known to be in executor.graphs
+        # Graphs are kept per organization that reads them: another organization's read of a public workflow
+        # has its inline secrets removed (the workflow service redacts it), so the owner's graph and that copy
+        # must never stand in for each other. Keys: (org, workflow, version[, durable]).
+        self._saved: set[tuple[uuid.UUID, uuid.UUID, int]] = set()  # snapshots known to be in executor.graphs
         # (workflow, caller's organization) -> the current version last read: GetWorkflow's known_version
         self._current: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
         replica.run_claimed = self.run_claimed
 
     # --- graphs ------------------------------------------------------------------------------------------
-    def _compiled(self, workflow_id: uuid.UUID, version: int, flow: dict, durable: bool) -> CompiledWorkflow:
-        key = (workflow_id, version, durable)
+    def _compiled(self, org_id: uuid.UUID, workflow_id: uuid.UUID, version: int, flow: dict,
+                  durable: bool) -> CompiledWorkflow:
+        key = (org_id, workflow_id, version, durable)
         compiled = self.graphs.get(key)
         if compiled is None:
             compiled = compile_workflow(flow, self.limits, self.checkpointer if durable else None)
             self.graphs.put(key, compiled)
         return compiled
 
-    async def _stored_compiled(self, workflow_id: uuid.UUID, version: int, durable: bool) -> CompiledWorkflow:
-        compiled = self.graphs.get((workflow_id, version, durable))
+    async def _stored_compiled(self, org_id: uuid.UUID, workflow_id: uuid.UUID, version: int,
+                               durable: bool) -> CompiledWorkflow:
+        compiled = self.graphs.get((org_id, workflow_id, version, durable))
         if compiled is not None:
             return compiled
         async with self.db.reading() as repo:
-            flow = await repo.graph(workflow_id, version)
+            flow = await repo.graph(org_id, workflow_id, version)
         if flow is None:
             raise RunFailed("INTERNAL", f"the pinned graph of workflow {workflow_id} v{version} is missing")
-        return self._compiled(workflow_id, version, flow, durable)
+        return self._compiled(org_id, workflow_id, version, flow, durable)
 
     async def _save_graph(self, org_id: uuid.UUID, workflow_id: uuid.UUID, version: int, flow: dict) -> None:
-        if (workflow_id, version) in self._saved:
+        if (org_id, workflow_id, version) in self._saved:
             return
         async with self.db.reading() as repo:
             await repo.save_graph(org_id, workflow_id, version, flow)
-        self._saved.add((workflow_id, version))
+        self._saved.add((org_id, workflow_id, version))
 
     async def _pin_subworkflows(self, caller: Caller, metadata, compiled: CompiledWorkflow, pins: dict,
                                 depth: int, timeout: float) -> None:
@@ -111,7 +116,7 @@ class Executions:
                                          f"levels (node {node_id}); is there a cycle?")
             child_id = parse_id(workflow_id, f"flow_data.nodes[{node_id}].data.workflow_id")
             pinned, flow = await self.source.fetch(metadata, workflow_id, version, timeout)
-            child = self._compiled(child_id, pinned, flow, False)
+            child = self._compiled(uuid.UUID(caller.org_id), child_id, pinned, flow, False)
             if child.interrupts:
                 raise FailedPrecondition(f"sub-workflow {workflow_id} (node {node_id}) has a human approval node; "
                                          "interrupts are only supported in the top-level workflow")
@@ -124,7 +129,7 @@ class Executions:
         pinned = parent.pins.get(_pin_key(workflow_id, version))
         if pinned is None:
             raise NodeError(f"sub-workflow {workflow_id} was not pinned when the run started")
-        compiled = await self._stored_compiled(uuid.UUID(workflow_id), pinned, False)
+        compiled = await self._stored_compiled(parent.org_id, uuid.UUID(workflow_id), pinned, False)
         child = RunContext(parent.execution_id, parent.org_id, value, [], parent.pins, parent.events,
                            self.run_subworkflow, parent.depth + 1, f"{parent.prefix}{node_id}/",
                            credentials=parent.credentials, usage=parent.usage,
@@ -174,10 +179,10 @@ class Executions:
             raise ResourceExhausted("this executor replica is at its limit of concurrent runs; retry shortly "
                                     "or start a background run", retry_after_seconds=1)
         version, flow = await self._workflow(metadata, org_id, workflow_id, request, min(timeout, 10))
-        compiled = self._compiled(workflow_id, version, flow, False)
+        compiled = self._compiled(org_id, workflow_id, version, flow, False)
         durable = background or compiled.interrupts or self.settings.checkpoint_foreground
         if durable:
-            compiled = self._compiled(workflow_id, version, flow, True)
+            compiled = self._compiled(org_id, workflow_id, version, flow, True)
         pins: dict[str, int] = {}
         await self._pin_subworkflows(caller, metadata, compiled, pins, 1, min(timeout, 10))
         if durable:
@@ -229,7 +234,7 @@ class Executions:
         known = self._current.get((workflow_id, org_id), 0)
         version, flow = await self.source.fetch(metadata, request.workflow_id, 0, timeout, known_version=known)
         if flow is None:
-            compiled = self.graphs.get((workflow_id, version, False))
+            compiled = self.graphs.get((org_id, workflow_id, version, False))
             if compiled is not None:
                 return version, compiled.flow
             version, flow = await self.source.fetch(metadata, request.workflow_id, 0, timeout)  # dropped meanwhile
@@ -260,7 +265,7 @@ class Executions:
         if row.id in self.replica.tasks:  # our own lease lapsed (a stalled event loop) and we claimed it back:
             return  # it is still running here, and the claim renewed its lease
         try:
-            compiled = await self._stored_compiled(row.workflow_id, row.workflow_version, True)
+            compiled = await self._stored_compiled(row.org_id, row.workflow_id, row.workflow_version, True)
             messages = []
             if row.thread_id is not None:
                 async with self.db.reading() as repo:

@@ -270,9 +270,11 @@ class Repository(BaseRepository):
                         "VALUES ($1, $2, $3, $4::jsonb, now()) ON CONFLICT DO NOTHING",
                         workflow_id, version, org_id, _json(flow))
 
-    async def graph(self, workflow_id: uuid.UUID, version: int) -> dict | None:
-        row = await self._one("SELECT flow_data FROM executor.graphs WHERE workflow_id = $1 AND version = $2",
-                              workflow_id, version)
+    async def graph(self, org_id: uuid.UUID, workflow_id: uuid.UUID, version: int) -> dict | None:
+        """The graph as `org_id` read it (another organization's copy of a public workflow has no inline
+        secrets)."""
+        row = await self._one("SELECT flow_data FROM executor.graphs WHERE org_id = $1 AND workflow_id = $2 "
+                              "AND version = $3", org_id, workflow_id, version)
         return None if row is None else row.flow_data
 
     # --- threads -------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ class RunningExecutor:
     channels: list[grpc.aio.Channel]
     revocations: RevocationFeed
     grace: float
+    executions: Executions | None = None
 
     @property
     def address(self) -> str:
@@ -97,4 +98,4 @@ async def start(settings: ExecutorSettings) -> RunningExecutor:
     service = await start_server(settings, add_servicers, SERVICE_NAMES, POLICY, verifier)
     await replica.start()
     return RunningExecutor(service, engine, replica, bus, checkpoint_pool, [auth_channel, workflow_channel, vectorstore_channel],
-                           revocations, settings.shutdown_grace_seconds)
+                           revocations, settings.shutdown_grace_seconds, executions)
