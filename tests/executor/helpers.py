@@ -1,5 +1,6 @@
 """Helpers for executor tests: users over HTTP, graphs built from a few lines, SSE reading."""
 
+import asyncio
 import json
 import uuid
 
@@ -55,3 +56,16 @@ async def sse_events(http, method: str, path: str, headers: dict, body=None, lim
             if len(events) >= limit:
                 break
     return events
+
+
+async def background(http, headers, workflow_id: str, value) -> dict:
+    """A StartExecution run (queued, claimed by a replica; no caller token goes with it), waited for until it
+    ends."""
+    started = await http.post("/executions", headers=headers, json={"workflow_id": workflow_id, "input": value})
+    assert started.status_code == 200, started.text
+    for _ in range(200):
+        execution = (await http.get(f"/executions/{started.json()['id']}", headers=headers)).json()
+        if execution["status"] not in ("EXECUTION_STATUS_QUEUED", "EXECUTION_STATUS_RUNNING"):
+            return execution
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the background run did not end: {execution}")

@@ -1,7 +1,6 @@
 """Runs of another organization's public workflow: the executor runs the graph as that organization reads it
 (the workflow service removes inline secrets from it), never the owner's, whoever ran it first."""
 
-import asyncio
 import base64
 import json
 import uuid
@@ -11,7 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import as_service
-from tests.executor.helpers import create_workflow, linear, run, user
+from tests.executor.helpers import background, create_workflow, linear, run, user
 
 SECRET = "sk-owner-inline-7f3a"
 
@@ -28,16 +27,6 @@ def organization(headers: dict) -> uuid.UUID:
     return uuid.UUID(json.loads(base64.urlsafe_b64decode(claims + "=="))["org"])
 
 
-async def background(http, headers, workflow_id: str) -> dict:
-    started = await http.post("/executions", headers=headers, json={"workflow_id": workflow_id, "input": "x"})
-    assert started.status_code == 200, started.text
-    for _ in range(200):
-        execution = (await http.get(f"/executions/{started.json()['id']}", headers=headers)).json()
-        if execution["status"] not in ("EXECUTION_STATUS_QUEUED", "EXECUTION_STATUS_RUNNING"):
-            return execution
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the background run did not end: {execution}")
-
 
 async def test_each_organization_runs_its_own_view_of_a_public_workflow(http, executor_service, migrated_database):
     owner, other = await user(http, "pub-owner"), await user(http, "pub-other")
@@ -49,7 +38,7 @@ async def test_each_organization_runs_its_own_view_of_a_public_workflow(http, ex
     # the background (a pinned copy stored for it), then the owner again.
     for who in (owner, other):
         assert (await run(http, who, wf, "x"))["status"] == "EXECUTION_STATUS_SUCCEEDED"
-        assert (await background(http, who, wf))["status"] == "EXECUTION_STATUS_SUCCEEDED"
+        assert (await background(http, who, wf, "x"))["status"] == "EXECUTION_STATUS_SUCCEEDED"
     assert (await run(http, owner, wf, "x"))["output"] == "Hi x"
 
     owner_org, other_org = organization(owner), organization(other)

@@ -2,7 +2,6 @@
 the vectorstore over gRPC as the caller, the prompt is filled with the passages, the chat model answers, and
 the run is recorded as an evaluation run of the collection."""
 
-import asyncio
 import copy
 
 import grpc
@@ -11,7 +10,7 @@ from agentic.auth.v1 import auth_pb2, auth_pb2_grpc
 from agentic.vectorstore.v1 import vectorstore_pb2 as pb
 from agentic.vectorstore.v1 import vectorstore_pb2_grpc
 from tests.conftest import SERVICE_SECRETS
-from tests.executor.helpers import create_workflow, run
+from tests.executor.helpers import background, create_workflow, run
 from tests.vectorstore.helpers import collection, ingested, user
 
 PASSAGES = ["Employees receive twenty-five days of paid annual leave.",
@@ -58,17 +57,6 @@ async def test_retriever_cannot_reach_another_organizations_collection(http):
     assert execution["status"] == "EXECUTION_STATUS_FAILED"
     assert "not found" in execution["error"]["message"] and "twenty-five" not in str(execution)
 
-
-async def background(http, headers, workflow_id: str, value: str) -> dict:
-    """A StartExecution run (no caller token for the executor to lend), waited for until it ends."""
-    started = await http.post("/executions", headers=headers, json={"workflow_id": workflow_id, "input": value})
-    assert started.status_code == 200, started.text
-    for _ in range(200):
-        execution = (await http.get(f"/executions/{started.json()['id']}", headers=headers)).json()
-        if execution["status"] not in ("EXECUTION_STATUS_QUEUED", "EXECUTION_STATUS_RUNNING"):
-            return execution
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the background run did not end: {execution}")
 
 
 async def test_background_run_retrieves_for_its_own_organization_only(http):
