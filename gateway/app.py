@@ -345,7 +345,7 @@ def _event_bytes(message) -> bytes:
     data = {"execution_id": message.execution_id, "seq": message.seq, "type": message.type,
             "node_id": message.node_id}
     if message.HasField("payload"):
-        data["payload"] = struct_json(message.payload)
+        data["payload"] = struct_json(message.payload, integers=True)  # as to_json_dict prints Structs
     if message.HasField("timestamp"):
         data["timestamp"] = message.timestamp.ToJsonString()
     kind = message.type.replace("\r", "").replace("\n", "").encode()

@@ -1,5 +1,6 @@
 """The gateway frames run events directly (the hot path of every stream): same event as the generic path."""
 
+import re
 from datetime import UTC, datetime
 
 import orjson
@@ -33,3 +34,12 @@ def test_run_events_are_framed_like_the_generic_path(message):
     fast = _parsed(_event_bytes(message))
     assert fast == _parsed(_event(message).encode())
     assert fast["id"] == str(message.seq) and "\n" not in fast["event"]
+
+
+def test_both_paths_print_integral_numbers_as_integers():
+    """Parsed JSON cannot tell 1 from 1.0, so the text itself: a stored 1 streams as 1."""
+    message = pb.ExecutionEvent(execution_id="e1", seq=2, type="node_completed", node_id="n")
+    message.payload.update({"version": 1, "ratio": 0.5})
+    for frame in (_event_bytes(message), _event(message).encode()):
+        data = frame.decode().split("data: ", 1)[1].replace(" ", "")
+        assert re.search(r'"version":1[,}]', data) and '"ratio":0.5' in data, frame
