@@ -190,7 +190,12 @@ class Database(Generic[R]):
         try:
             yield self._repository(_DriverOnly(pooled))
         finally:
-            pooled.close()  # back to the pool
+            # SQLAlchemy does not see errors raised here, so it cannot tell a connection the server dropped
+            # (a restart, an idle timeout): asyncpg can, and such a connection must not go back to the pool.
+            if pooled.driver_connection.is_closed():
+                pooled.invalidate()
+            else:
+                pooled.close()  # back to the pool
 
 
 class _DriverOnly:

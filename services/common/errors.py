@@ -122,3 +122,23 @@ class Unavailable(DomainError):
 def internal_status() -> status_pb2.Status:
     """For bugs: a generic message; the traceback goes to the log, never to the caller."""
     return status_pb2.Status(code=code_pb2.INTERNAL, message="internal error")
+
+
+def database_lost(exc: BaseException) -> bool:
+    """The database connection went away under a request (a restart, a dropped or terminated connection): not
+    a bug, and worth a retry once the pool has let go of the dead connection."""
+    import asyncpg
+    from sqlalchemy import exc as sa
+
+    return (isinstance(exc, ConnectionError | asyncpg.PostgresConnectionError | asyncpg.exceptions.AdminShutdownError
+                       | asyncpg.exceptions.CannotConnectNowError)
+            or (isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc))
+            or (isinstance(exc, sa.DBAPIError) and exc.connection_invalidated))
+
+
+def unexpected_status(exc: BaseException) -> status_pb2.Status:
+    """What the caller is told for an exception no domain code raised: UNAVAILABLE for a lost database
+    connection, otherwise internal_status()."""
+    if database_lost(exc):
+        return Unavailable("the database connection was lost; retry").to_status()
+    return internal_status()

@@ -12,7 +12,7 @@ import grpc
 from grpc_status import rpc_status
 
 from services.common import caller as caller_ctx
-from services.common.errors import DomainError, InvalidArgument, Unauthenticated, internal_status
+from services.common.errors import DomainError, InvalidArgument, Unauthenticated, unexpected_status
 from services.common.tokens import TokenVerifier
 from services.common.validation import check_request, request_id_or_new
 
@@ -148,9 +148,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 await _abort(context, exc.to_status())
             except grpc.aio.AbortError:
                 raise
-            except Exception:
+            except Exception as exc:
                 log.exception("rpc %s failed request_id=%s", method, caller_ctx.request_id.get())
-                await _abort(context, internal_status())
+                await _abort(context, unexpected_status(exc))
 
         return handle
 
@@ -167,9 +167,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 await _abort(context, exc.to_status())
             except grpc.aio.AbortError:
                 raise
-            except Exception:
+            except Exception as exc:
                 log.exception("rpc %s failed request_id=%s", method, caller_ctx.request_id.get())
-                await _abort(context, internal_status())
+                await _abort(context, unexpected_status(exc))
 
         return handle
 

@@ -244,3 +244,25 @@ async def test_templates_get_list_by_category_and_delete_over_http(http):
     assert (await http.delete("/templates/builtin:simple-chat", headers=h(u))).status_code == 400
     assert (await http.delete(f"/templates/{saved.json()['id']}", headers=h(u))).status_code == 200
     assert (await http.get(f"/templates/{saved.json()['id']}", headers=h(u))).status_code == 404
+
+
+async def test_reads_recover_when_the_server_drops_the_pooled_connections(http, migrated_database):
+    """PostgreSQL restarted or an idle timeout: the workflow service's pooled connections are gone. Each dead one
+    fails at most one read (503, worth a retry) and leaves the pool; reads then succeed again."""
+    import asyncpg
+
+    u = await user(http, "http-wf-drop")
+    created = await http.post("/workflows", headers=h(u), json={"name": "Flow", "flow_data": graph()})
+    path = f"/workflows/{created.json()['id']}"
+    await asyncio.gather(*(http.get(path, headers=h(u)) for _ in range(8)))  # several pooled connections
+    admin = await asyncpg.connect(migrated_database.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        dropped = await admin.fetchval("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                       "WHERE usename = 'agentic_workflow'")
+    finally:
+        await admin.close()
+    assert dropped >= 1
+    statuses = []
+    while statuses[-10:] != [200] * 10 and len(statuses) < 60:  # at most one failure per pooled connection
+        statuses.append((await http.get(path, headers=h(u))).status_code)
+    assert set(statuses) <= {200, 503} and statuses[-10:] == [200] * 10, statuses
